@@ -1,0 +1,218 @@
+//! `Event`: asyncio's `Event`, a flag that tasks can wait for.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use event_listener::EventListener;
+
+/// A flag that tasks can wait for: Python's `asyncio.Event`, but `Send + Sync` and runtime-free.
+///
+/// [`set`](Event::set) raises the flag and wakes every waiter; [`clear`](Event::clear) lowers it;
+/// [`wait`](Event::wait) completes once the flag is raised. Clones share one flag, so one clone
+/// can be moved into a task while another is kept to set it.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::Event;
+///
+/// let ready = Event::new();
+/// let waiter = ready.wait(); // waits from here on
+/// ready.set();
+/// waiter.await; // completes: the event was set
+/// ready.wait().await; // and so does every later wait, until `clear`
+/// assert!(ready.is_set());
+/// # });
+/// ```
+///
+/// # Caveats
+///
+/// A waiter completes if the event was set at any moment after [`wait`](Event::wait) was
+/// called, even if it was cleared again before the waiter ran: a `set` is never lost. This is
+/// asyncio's behaviour too (its `set` resolves every waiting future at once).
+#[derive(Clone, Default)]
+pub struct Event {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Bit 0: the flag. Bits 1..: how many times the flag went from clear to set.
+    state: AtomicU64,
+    waiters: event_listener::Event,
+}
+
+const SET: u64 = 1;
+
+impl Event {
+    /// A new event, not set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = asynchronously::Event::new();
+    /// assert!(!event.is_set());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the flag and wakes every waiter. Setting a set event does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = asynchronously::Event::new();
+    /// event.set();
+    /// event.set();
+    /// assert!(event.is_set());
+    /// ```
+    pub fn set(&self) {
+        let state = &self.inner.state;
+        let mut current = state.load(Ordering::Acquire);
+        loop {
+            if current & SET != 0 {
+                return;
+            }
+            // One more set, flag raised: (count + 1) << 1 | 1.
+            let next = current.wrapping_add(2) | SET;
+            match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        // `notify` is preceded by a SeqCst fence: a waiter that registered before it is woken,
+        // and one that registers after it sees the new state.
+        self.inner.waiters.notify(usize::MAX);
+    }
+
+    /// Lowers the flag; later waits block until the next [`set`](Event::set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = asynchronously::Event::new();
+    /// event.set();
+    /// event.clear();
+    /// assert!(!event.is_set());
+    /// ```
+    pub fn clear(&self) {
+        self.inner.state.fetch_and(!SET, Ordering::AcqRel);
+    }
+
+    /// Whether the flag is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = asynchronously::Event::new();
+    /// assert!(!event.is_set());
+    /// ```
+    pub fn is_set(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// A future that completes once the flag is set: at once if it is set now, or at the next
+    /// [`set`](Event::set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use asynchronously::Event;
+    ///
+    /// let started = Event::new();
+    /// let waiter = std::thread::spawn({
+    ///     let started = started.clone();
+    ///     move || futures::executor::block_on(started.wait())
+    /// });
+    /// started.set();
+    /// waiter.join().unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping an `EventWait` only stops waiting; it takes nothing from other waiters.
+    pub fn wait(&self) -> EventWait {
+        EventWait {
+            inner: self.inner.clone(),
+            seen: self.inner.state.load(Ordering::Acquire),
+            listener: None,
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("is_set", &self.is_set())
+            .finish()
+    }
+}
+
+/// The future returned by [`Event::wait`]: completes once the event is set.
+///
+/// It owns a handle to the event, so it is `'static` and `Send`: it can be stored, spawned, or
+/// handed to another component to wait on.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::{Event, EventWait};
+///
+/// let done = Event::new();
+/// let wait: EventWait = done.wait();
+/// done.set();
+/// wait.await;
+/// # });
+/// ```
+#[must_use = "an EventWait does nothing unless awaited"]
+pub struct EventWait {
+    inner: Arc<Inner>,
+    /// The state when the wait began: a different count of sets means a set happened since.
+    seen: u64,
+    listener: Option<EventListener>,
+}
+
+impl EventWait {
+    fn is_over(&self) -> bool {
+        let state = self.inner.state.load(Ordering::Acquire);
+        state & SET != 0 || state >> 1 != self.seen >> 1
+    }
+}
+
+impl Future for EventWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.is_over() {
+                self.listener = None;
+                return Poll::Ready(());
+            }
+            match &mut self.listener {
+                // Listen, then check again: a set between the check and `listen` is not lost.
+                None => self.listener = Some(self.inner.waiters.listen()),
+                Some(listener) => {
+                    ready!(Pin::new(listener).poll(cx));
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for EventWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait")
+            .field("is_over", &self.is_over())
+            .finish()
+    }
+}

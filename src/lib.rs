@@ -1,0 +1,134 @@
+//! Async building blocks that run on any runtime: strict concurrent awaiting, task draining and
+//! events today; service lifecycles, periodic jobs and retries as they land.
+//!
+//! A Rust port of the Python package [`asynchronously`](https://pypi.org/project/asynchronously/)
+//! 1.0.0, for library authors who cannot pick a runtime for their users, smol applications, and
+//! async code on plain std with no runtime at all. The core is written against `futures`,
+//! `event-listener` and `futures-timer` only; a [`Runtime`](rt::Runtime) carries the executor
+//! (behind the one-method [`Spawner`](rt::Spawner) trait) and the clock (behind
+//! [`Timer`](rt::Timer)).
+//!
+//! # A tour
+//!
+//! **Spawn on any executor, get structured handles.** Dropping a [`JoinHandle`](rt::JoinHandle)
+//! cancels its task; a panic comes back as a value.
+//!
+//! ```
+//! use asynchronously::rt::Runtime;
+//!
+//! let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+//! let task = rt.spawn(async { panic!("boom") });
+//! let error = futures::executor::block_on(task).unwrap_err();
+//! assert_eq!(error.to_string(), "task panicked: boom");
+//! ```
+//!
+//! **Fail fast, cancel the rest.** [`strict_gather`] returns the first error in time and drops
+//! every sibling before it does.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use asynchronously::strict_gather;
+//!
+//! let ids = strict_gather([1, 2, 3].map(|id| async move { Ok::<_, String>(id) })).await?;
+//! assert_eq!(ids, [1, 2, 3]);
+//! # Ok::<(), String>(()) }).unwrap();
+//! ```
+//!
+//! **Drain before exit.** [`wait_for_all_other_tasks`] waits for every task live now, except the
+//! caller's own.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use asynchronously::{rt::default_runtime, wait_for_all_other_tasks};
+//!
+//! default_runtime().spawn(async { /* flush a log */ }).detach();
+//! wait_for_all_other_tasks().await;
+//! # });
+//! ```
+//!
+//! **Signal between tasks.** An [`Event`] is asyncio's: set it, and every waiter wakes.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let ready = asynchronously::Event::new();
+//! ready.set();
+//! ready.wait().await;
+//! # });
+//! ```
+//!
+//! **Test time-dependent code in microseconds** on a [`ManualClock`](rt::ManualClock).
+//!
+//! ```
+//! use std::time::Duration;
+//! use asynchronously::rt::{ManualClock, Runtime};
+//!
+//! let clock = ManualClock::new();
+//! let rt = Runtime::with_timer(
+//!     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+//!     clock.clone(),
+//! );
+//! let nap = rt.spawn({ let rt = rt.clone(); async move { rt.sleep(Duration::from_secs(3600)).await } });
+//! # while clock.sleepers() == 0 { std::thread::yield_now(); }
+//! clock.advance(Duration::from_secs(3600));
+//! futures::executor::block_on(nap).unwrap();
+//! ```
+//!
+//! # Cargo features
+//!
+//! | feature | default | gives |
+//! | --- | --- | --- |
+//! | `thread-pool` | yes | [`rt::ThreadPool`]: `futures::executor::ThreadPool` + `futures-timer`, no async runtime needed |
+//! | `tokio` | no | `rt::Tokio`: a tokio `Handle`'s spawner, `tokio::time` (honours `pause()`) |
+//! | `smol` | no | `rt::Smol`: smol's global executor or yours, `async-io` timers |
+//! | `async-std` | no | `rt::AsyncStd`: async-std's spawner and timer (deprecated upstream) |
+//!
+//! # Runtime support
+//!
+//! Every primitive takes a [`Runtime`](rt::Runtime), or uses
+//! [`default_runtime`](rt::default_runtime): the one installed with
+//! [`set_default`](rt::set_default), else the tokio runtime it is called from (with `tokio`),
+//! else smol's global executor (with `smol`), else a process-wide thread pool (with
+//! `thread-pool`), else a thread per task. Any other executor takes one closure:
+//! `Runtime::new(|task| my_executor.spawn(task))`.
+//!
+//! # Relationship with other crates
+//!
+//! - **The Python package.** Every promise of its README holds here, translated: see the table
+//!   in the README. Where Python leaves a trap (a hang, a silent skip, a leaked task), this crate
+//!   closes it.
+//! - **`futures::future::try_join_all`.** Above 30 inputs it sees an error only after every
+//!   earlier future has finished; [`strict_gather`] fails on the first error in time. For small,
+//!   all-`Ok` workloads both are fine.
+//! - **`tokio_util::task::TaskTracker`.** Tracks tasks on tokio only and waits for all of them,
+//!   including later ones, once closed; [`Runtime::wait_for_all_other_tasks`](rt::Runtime::wait_for_all_other_tasks)
+//!   works on any executor and waits only for the tasks live at the call, never for the caller.
+//!
+//! When *not* to use this crate: in an application that is all-in on tokio and needs none of
+//! the service primitives, tokio's own `JoinSet`, `TaskTracker` and `Notify` are enough.
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[macro_use]
+mod cfg;
+
+mod event;
+mod gather;
+pub mod rt;
+
+pub use crate::event::{Event, EventWait};
+#[allow(deprecated)]
+pub use crate::gather::{
+    await_map_values, complete_all_tasks, strict_gather, strict_gather_spawned,
+    wait_for_all_other_tasks,
+};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,266 @@
+//! `ManualClock`: deterministic time for tests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{BoxFuture, Timer};
+
+/// Deterministic time for tests: sleeps finish only when the clock is advanced past them.
+///
+/// Build a whole runtime on it with `Runtime::with_timer(spawner, clock.clone())`; clones share
+/// one clock. [`advance`](ManualClock::advance) moves both [`now`](Timer::now) and
+/// [`system_now`](Timer::system_now) and wakes every sleep whose deadline it passes, so a test of a
+/// one-day period takes microseconds. [`sleepers`](ManualClock::sleepers) tells a test how many
+/// sleeps are waiting, which is how it knows that a task has reached its next sleep.
+///
+/// A zero-length sleep completes at once. Deadlines saturate: a sleep of `Duration::MAX` waits
+/// until the clock is advanced by `Duration::MAX`, and nothing overflows.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::rt::{ManualClock, Timer};
+/// use futures::FutureExt;
+///
+/// let clock = ManualClock::new();
+/// let mut nap = clock.sleep(Duration::from_millis(30));
+/// assert!((&mut nap).now_or_never().is_none()); // registers the sleep
+/// assert_eq!(clock.sleepers(), 1);
+///
+/// clock.advance(Duration::from_millis(10));
+/// assert!((&mut nap).now_or_never().is_none()); // 10 ms of 30
+/// clock.advance(Duration::from_millis(20));
+/// assert!(nap.now_or_never().is_some());
+/// assert_eq!(clock.sleepers(), 0);
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<ClockInner>,
+}
+
+struct ClockInner {
+    origin: Instant,
+    system_origin: SystemTime,
+    state: Mutex<ClockState>,
+}
+
+struct ClockState {
+    elapsed: Duration,
+    next_key: u64,
+    /// Pending sleeps by (deadline, key): the first entries are the next to wake.
+    sleepers: BTreeMap<(Duration, u64), Waker>,
+}
+
+impl ClockInner {
+    fn lock(&self) -> MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A far-future `Instant` or `SystemTime` addition that cannot overflow: past what the platform
+/// represents, time stops at the last representable step (about 136 years after the origin).
+fn saturating_add<T: Copy>(origin: T, by: Duration, add: impl Fn(T, Duration) -> Option<T>) -> T {
+    add(origin, by)
+        .or_else(|| add(origin, Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(origin)
+}
+
+impl ManualClock {
+    /// A clock at its origin: `now()` is the `Instant` of this call and nothing has elapsed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{ManualClock, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.now(), clock.origin());
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(ClockInner {
+                origin: Instant::now(),
+                system_origin: SystemTime::now(),
+                state: Mutex::new(ClockState {
+                    elapsed: Duration::ZERO,
+                    next_key: 0,
+                    sleepers: BTreeMap::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Moves the clock forward by `d` and wakes every sleep whose deadline has now passed.
+    ///
+    /// The woken tasks run on their executor afterwards; wait for
+    /// [`sleepers`](ManualClock::sleepers) to tell when they have reached their next sleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::rt::{ManualClock, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_secs(86_400));
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(86_400));
+    /// clock.advance(Duration::MAX); // saturates, never overflows
+    /// assert_eq!(clock.elapsed(), Duration::MAX);
+    /// ```
+    pub fn advance(&self, d: Duration) {
+        let mut due = Vec::new();
+        {
+            let mut state = self.inner.lock();
+            state.elapsed = state.elapsed.saturating_add(d);
+            let elapsed = state.elapsed;
+            while let Some(entry) = state.sleepers.first_entry() {
+                if entry.key().0 > elapsed {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+        }
+        due.into_iter().for_each(Waker::wake);
+    }
+
+    /// How many sleeps on this clock are pending: polled at least once and not yet over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::rt::{ManualClock, Timer};
+    /// use futures::FutureExt;
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut nap = clock.sleep(Duration::from_secs(1));
+    /// assert_eq!(clock.sleepers(), 0); // not polled yet
+    /// assert!((&mut nap).now_or_never().is_none());
+    /// assert_eq!(clock.sleepers(), 1);
+    /// drop(nap);
+    /// assert_eq!(clock.sleepers(), 0);
+    /// ```
+    pub fn sleepers(&self) -> usize {
+        self.inner.lock().sleepers.len()
+    }
+
+    /// How far the clock has been advanced since it was created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::rt::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_millis(250));
+    /// assert_eq!(clock.elapsed(), Duration::from_millis(250));
+    /// ```
+    pub fn elapsed(&self) -> Duration {
+        self.inner.lock().elapsed
+    }
+
+    /// The `Instant` this clock started at: [`now`](Timer::now) is `origin() + elapsed()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::rt::{ManualClock, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(clock.now() - clock.origin(), Duration::from_secs(2));
+    /// ```
+    pub fn origin(&self) -> Instant {
+        self.inner.origin
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.lock();
+        f.debug_struct("ManualClock")
+            .field("elapsed", &state.elapsed)
+            .field("sleepers", &state.sleepers.len())
+            .finish()
+    }
+}
+
+impl Timer for ManualClock {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let deadline = self.inner.lock().elapsed.saturating_add(duration);
+        Box::pin(ManualSleep {
+            clock: self.inner.clone(),
+            deadline,
+            key: None,
+        })
+    }
+
+    fn now(&self) -> Instant {
+        saturating_add(self.inner.origin, self.elapsed(), |t, d| t.checked_add(d))
+    }
+
+    fn system_now(&self) -> SystemTime {
+        saturating_add(
+            self.inner.system_origin,
+            self.elapsed(),
+            |t, d| t.checked_add(d),
+        )
+    }
+}
+
+/// One sleep on a [`ManualClock`]; registered on its first pending poll, removed on drop.
+struct ManualSleep {
+    clock: Arc<ClockInner>,
+    deadline: Duration,
+    key: Option<u64>,
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut state = this.clock.lock();
+        if state.elapsed >= this.deadline {
+            if let Some(key) = this.key.take() {
+                state.sleepers.remove(&(this.deadline, key));
+            }
+            return Poll::Ready(());
+        }
+        let key = *this.key.get_or_insert_with(|| {
+            state.next_key += 1;
+            state.next_key
+        });
+        match state.sleepers.get_mut(&(this.deadline, key)) {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => {
+                state
+                    .sleepers
+                    .insert((this.deadline, key), cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for ManualSleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.clock.lock().sleepers.remove(&(self.deadline, key));
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Spawning, time, and the [`Runtime`] handle that every primitive runs on.
+//!
+//! The crate never picks an executor for you. A [`Runtime`] bundles three things:
+//!
+//! - a [`Spawner`], the one method that hands a boxed future to *your* executor;
+//! - a [`Timer`], which sleeps and tells time (real clocks by default, [`ManualClock`] in tests);
+//! - the registry of live tasks behind [`Runtime::live_tasks`] and
+//!   [`Runtime::wait_for_all_other_tasks`].
+//!
+//! Feature-gated adapters implement [`Spawner`] and [`Timer`] for tokio ([`Tokio`]), smol
+//! ([`Smol`]), async-std ([`AsyncStd`]) and a no-runtime thread pool ([`ThreadPool`]).
+//!
+//! # Examples
+//!
+//! Any closure that takes a [`BoxFuture`] is a spawner. Here every task runs on a thread of its
+//! own, with no async runtime at all:
+//!
+//! ```
+//! use asynchronously::rt::Runtime;
+//!
+//! let rt = Runtime::new(|task| {
+//!     std::thread::spawn(move || futures::executor::block_on(task));
+//! });
+//! let answer = rt.spawn(async { 6 * 7 });
+//! assert_eq!(futures::executor::block_on(answer).unwrap(), 42);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+mod default;
+mod manual;
+mod registry;
+mod task;
+mod timer;
+
+mod async_std;
+mod smol;
+mod thread_pool;
+mod tokio;
+
+pub use self::default::{default_runtime, set_default};
+pub use self::manual::ManualClock;
+pub use self::task::{JoinError, JoinHandle, PanicPayload};
+
+cfg_feature! {
+    "tokio",
+    pub use self::tokio::Tokio;
+}
+cfg_feature! {
+    "smol",
+    pub use self::smol::Smol;
+}
+cfg_feature! {
+    "async-std",
+    pub use self::async_std::AsyncStd;
+}
+cfg_feature! {
+    "thread-pool",
+    pub use self::thread_pool::ThreadPool;
+}
+
+use self::registry::Registry;
+
+/// A boxed, type-erased, `Send` future: what a [`Spawner`] receives and a [`Timer`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::BoxFuture;
+///
+/// let task: BoxFuture<u32> = Box::pin(async { 1 });
+/// assert_eq!(futures::executor::block_on(task), 1);
+/// ```
+pub type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
+
+/// Runs futures to completion in the background: the one thing an executor must do for us.
+///
+/// Implement it for your executor, or pass a closure: every `Fn(BoxFuture<()>)` that is
+/// `Send + Sync + 'static` is a `Spawner`. The trait is object-safe and has one method, because
+/// tokio does not implement `futures::task::Spawn` and we do not want a second box per task.
+///
+/// A spawner may also drop the future without running it (an executor that has shut down does
+/// so); the task's [`JoinHandle`] then resolves to [`JoinError::Cancelled`].
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::{BoxFuture, Runtime, Spawner};
+///
+/// /// Runs every task on a thread of its own.
+/// struct ThreadPerTask;
+///
+/// impl Spawner for ThreadPerTask {
+///     fn spawn_boxed(&self, future: BoxFuture<()>) {
+///         std::thread::spawn(move || futures::executor::block_on(future));
+///     }
+/// }
+///
+/// let rt = Runtime::new(ThreadPerTask);
+/// assert_eq!(futures::executor::block_on(rt.spawn(async { "done" })).unwrap(), "done");
+/// ```
+pub trait Spawner: Send + Sync + 'static {
+    /// Starts running `future` in the background. It must not block the caller.
+    fn spawn_boxed(&self, future: BoxFuture<()>);
+}
+
+impl<F> Spawner for F
+where
+    F: Fn(BoxFuture<()>) + Send + Sync + 'static,
+{
+    fn spawn_boxed(&self, future: BoxFuture<()>) {
+        self(future)
+    }
+}
+
+/// Sleeps and tells time: the clock every primitive that waits reads from its [`Runtime`].
+///
+/// The default (used by [`Runtime::new`]) sleeps on `futures-timer` and reads the std clocks.
+/// [`ManualClock`] makes time deterministic in tests; the tokio adapter follows
+/// `tokio::time::pause()`.
+///
+/// Implementations should complete a zero-length sleep at once and must not panic or overflow on
+/// a huge one (`Duration::MAX` sleeps forever).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant, SystemTime};
+/// use asynchronously::rt::{BoxFuture, Timer};
+///
+/// /// A clock on which every sleep is over at once.
+/// struct Impatient;
+///
+/// impl Timer for Impatient {
+///     fn sleep(&self, _duration: Duration) -> BoxFuture<()> {
+///         Box::pin(async {})
+///     }
+///     fn now(&self) -> Instant {
+///         Instant::now()
+///     }
+///     fn system_now(&self) -> SystemTime {
+///         SystemTime::now()
+///     }
+/// }
+///
+/// futures::executor::block_on(Impatient.sleep(Duration::from_secs(3600)));
+/// ```
+pub trait Timer: Send + Sync + 'static {
+    /// A future that completes once `duration` has passed on this clock.
+    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// The monotonic time on this clock.
+    fn now(&self) -> Instant;
+    /// The wall-clock time on this clock, used to schedule at a given moment (`first_at`).
+    fn system_now(&self) -> SystemTime;
+}
+
+/// The handle every primitive runs on: a spawner, a timer, and the registry of live tasks.
+///
+/// Cheap to clone: clones share one spawner, one timer and one registry. Tasks spawned through it
+/// are counted by [`live_tasks`](Runtime::live_tasks) until they finish, so that
+/// [`wait_for_all_other_tasks`](Runtime::wait_for_all_other_tasks) can drain them.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::rt::{ManualClock, Runtime};
+///
+/// let clock = ManualClock::new();
+/// let rt = Runtime::with_timer(
+///     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+///     clock.clone(),
+/// );
+/// let sleeper = rt.spawn({
+///     let rt = rt.clone();
+///     async move { rt.sleep(Duration::from_secs(60)).await; "woke" }
+/// });
+/// # while clock.sleepers() == 0 { std::thread::yield_now(); }
+/// clock.advance(Duration::from_secs(60)); // no real minute passes
+/// assert_eq!(futures::executor::block_on(sleeper).unwrap(), "woke");
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spawner: Box<dyn Spawner>,
+    timer: Box<dyn Timer>,
+    registry: Arc<Registry>,
+}
+
+impl Runtime {
+    /// A runtime on `spawner`, with the default timer (`futures-timer` and the std clocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// assert_eq!(rt.live_tasks(), 0);
+    /// ```
+    pub fn new(spawner: impl Spawner) -> Self {
+        Self::with_timer(spawner, timer::SystemTimer)
+    }
+
+    /// A runtime on `spawner` whose sleeps and clocks come from `timer`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{ManualClock, Runtime};
+    ///
+    /// let clock = ManualClock::new();
+    /// let rt = Runtime::with_timer(
+    ///     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+    ///     clock.clone(),
+    /// );
+    /// assert_eq!(rt.timer().now(), clock.origin());
+    /// ```
+    pub fn with_timer(spawner: impl Spawner, timer: impl Timer) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                spawner: Box::new(spawner),
+                timer: Box::new(timer),
+                registry: Arc::new(Registry::new()),
+            }),
+        }
+    }
+
+    /// Spawns `future` and returns a handle to its output.
+    ///
+    /// The task runs until it completes or its [`JoinHandle`] is dropped or aborted; call
+    /// [`JoinHandle::detach`] to let it run on its own. A panic inside the task is caught and
+    /// given back as [`JoinError::Panicked`]; it never unwinds into the executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let sum = rt.spawn(async { (1..=10).sum::<u32>() });
+    /// assert_eq!(futures::executor::block_on(sum).unwrap(), 55);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Only if the [`Spawner`] itself panics; the task is then cancelled and the panic resumes.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        task::spawn(&*self.inner.spawner, &self.inner.registry, future)
+    }
+
+    /// The timer this runtime sleeps on and reads time from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{ManualClock, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let rt = Runtime::with_timer(|task| drop(task), clock.clone());
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(rt.timer().now() - clock.origin(), Duration::from_secs(5));
+    /// ```
+    pub fn timer(&self) -> &dyn Timer {
+        &*self.inner.timer
+    }
+
+    /// Sleeps for `duration` on this runtime's timer.
+    ///
+    /// A zero duration completes at once; `Duration::MAX` never completes and never overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// futures::executor::block_on(rt.sleep(Duration::from_millis(1)));
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the sleep; nothing else happens.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static + use<> {
+        self.inner.timer.sleep(duration)
+    }
+
+    /// How many tasks spawned through this runtime have not finished yet.
+    ///
+    /// A task stops counting once its future has been dropped and its output handed to its
+    /// [`JoinHandle`], whether it completed, panicked or was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let task = rt.spawn(std::future::pending::<()>());
+    /// assert_eq!(rt.live_tasks(), 1);
+    /// task.abort();
+    /// assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
+    /// # while rt.live_tasks() != 0 { std::thread::yield_now(); }
+    /// assert_eq!(rt.live_tasks(), 0);
+    /// ```
+    pub fn live_tasks(&self) -> usize {
+        self.inner.registry.live()
+    }
+
+    /// Waits until every task of this runtime that is live now has finished, except the task
+    /// that calls it.
+    ///
+    /// Python's `wait_for_all_other_tasks`, for test teardown and end-of-process drains. The set
+    /// of tasks is taken when this method is called: tasks spawned afterwards are not waited
+    /// for. The caller's own task is recognised by a marker the runtime sets while it polls a
+    /// task, so calling it from inside a task of this runtime does not wait for itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..3 {
+    ///     let done = done.clone();
+    ///     rt.spawn(async move { done.fetch_add(1, Ordering::SeqCst); }).detach();
+    /// }
+    /// futures::executor::block_on(rt.wait_for_all_other_tasks());
+    /// assert_eq!(done.load(Ordering::SeqCst), 3);
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// Python sees every task of its event loop; this sees only tasks spawned through this
+    /// [`Runtime`] (and its clones). Because it waits for tasks the caller did not start, it can
+    /// deadlock: two tasks that drain each other, or a drain that waits for a task which waits
+    /// for the drainer. For ordinary coordination, await specific [`JoinHandle`]s.
+    pub fn wait_for_all_other_tasks(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        registry::WaitOthers::new(&self.inner.registry)
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("live_tasks", &self.live_tasks())
+            .finish_non_exhaustive()
+    }
+}

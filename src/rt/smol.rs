@@ -1,0 +1,123 @@
+//! The smol adapter.
+#![cfg(feature = "smol")]
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::FutureExt;
+use smol::Executor;
+
+use super::{BoxFuture, Runtime, Spawner, Timer};
+
+/// Spawns on smol's global executor or on an executor of yours; sleeps on `async-io`.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::Runtime;
+///
+/// let rt = Runtime::smol(); // smol's global executor
+/// assert_eq!(smol::block_on(rt.spawn(async { 2 * 21 })).unwrap(), 42);
+/// ```
+///
+/// # Caveats
+///
+/// A task spawned on an executor of yours runs only while something runs that executor
+/// (`executor.run(..)`, or `tick()`); dropping the executor cancels its tasks, whose handles then
+/// give [`JoinError::Cancelled`](super::JoinError::Cancelled).
+#[derive(Clone, Default)]
+pub struct Smol {
+    /// `None`: smol's global executor.
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl Smol {
+    /// The adapter for smol's global executor (`smol::spawn`), which runs on its own threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, Smol};
+    ///
+    /// let rt = Runtime::with_timer(Smol::global(), Smol::global());
+    /// assert_eq!(smol::block_on(rt.spawn(async { "global" })).unwrap(), "global");
+    /// ```
+    pub fn global() -> Self {
+        Self { executor: None }
+    }
+
+    /// The adapter for `executor`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use asynchronously::rt::{Runtime, Smol};
+    ///
+    /// let executor = Arc::new(smol::Executor::new());
+    /// let smol = Smol::new(executor.clone());
+    /// let rt = Runtime::with_timer(smol.clone(), smol);
+    /// let task = rt.spawn(async { "mine" });
+    /// assert_eq!(smol::block_on(executor.run(task)).unwrap(), "mine");
+    /// ```
+    pub fn new(executor: Arc<Executor<'static>>) -> Self {
+        Self {
+            executor: Some(executor),
+        }
+    }
+}
+
+impl fmt::Debug for Smol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Smol")
+            .field("global", &self.executor.is_none())
+            .finish()
+    }
+}
+
+impl Spawner for Smol {
+    fn spawn_boxed(&self, future: BoxFuture<()>) {
+        match &self.executor {
+            None => smol::spawn(future).detach(),
+            Some(executor) => executor.spawn(future).detach(),
+        }
+    }
+}
+
+impl Timer for Smol {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        if duration.is_zero() {
+            return Box::pin(std::future::ready(()));
+        }
+        // `Timer::after` never fires when the deadline would overflow.
+        Box::pin(smol::Timer::after(duration).map(drop))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+impl Runtime {
+    cfg_feature! {
+        "smol",
+        /// A runtime on smol's global executor, sleeping on `async-io`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use asynchronously::rt::Runtime;
+        ///
+        /// let rt = Runtime::smol();
+        /// smol::block_on(rt.sleep(std::time::Duration::from_millis(1)));
+        /// ```
+        pub fn smol() -> Runtime {
+            Runtime::with_timer(Smol::global(), Smol::global())
+        }
+    }
+}

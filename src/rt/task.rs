@@ -1,0 +1,422 @@
+//! `JoinHandle`, `JoinError`, and the wrapper that runs every spawned task.
+//!
+//! Every task is wrapped in [`run`], which (1) polls the user's future inside `catch_unwind`, so a
+//! panic never reaches the executor's thread; (2) checks for an abort before each poll; (3) drops
+//! the user's future *before* reporting the outcome to the [`JoinHandle`], so that awaiting an
+//! aborted handle means "its destructors have run"; and (4) reports `Cancelled` from a guard if
+//! the executor drops the task unfinished.
+
+use std::any::Any;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
+
+use super::Spawner;
+use super::registry::{CurrentTask, Registry};
+
+/// Why a task gave no output.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::Runtime;
+///
+/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let task = rt.spawn(async { panic!("boom") });
+/// let err = futures::executor::block_on(task).unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), "task panicked: boom");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The task was aborted, its handle dropped, or its executor dropped it unfinished.
+    #[error("task was cancelled")]
+    Cancelled,
+    /// The task panicked; the payload is the value it panicked with.
+    #[error("task panicked{}", .0.message().map(|m| format!(": {m}")).unwrap_or_default())]
+    Panicked(PanicPayload),
+}
+
+impl JoinError {
+    /// Whether the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::JoinError;
+    ///
+    /// assert!(JoinError::Cancelled.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::JoinError;
+    ///
+    /// assert!(!JoinError::Cancelled.is_panic());
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Self::Panicked(_))
+    }
+
+    /// The panic's payload, to resume it with `std::panic::resume_unwind`; `Err(self)` if the
+    /// task was cancelled instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let err = futures::executor::block_on(rt.spawn(async { panic!("boom") })).unwrap_err();
+    /// let payload = err.into_panic().unwrap();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// ```
+    pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, Self> {
+        match self {
+            Self::Panicked(payload) => Ok(payload.into_inner()),
+            other => Err(other),
+        }
+    }
+}
+
+/// The value a task panicked with. Its message, when it has one, shows in `Debug` and
+/// `Display` of [`JoinError`].
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::{JoinError, Runtime};
+///
+/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let task = rt.spawn(async { panic!("disk {} is full", 3) });
+/// match futures::executor::block_on(task) {
+///     Err(JoinError::Panicked(payload)) => assert_eq!(payload.message(), Some("disk 3 is full")),
+///     other => unreachable!("{other:?}"),
+/// }
+/// ```
+pub struct PanicPayload {
+    message: Option<String>,
+    // A Mutex makes the error `Sync` (a `Box<dyn Any + Send>` is not), so that `JoinError` can
+    // travel in a `Box<dyn Error + Send + Sync>`; it is only locked to give the payload back.
+    payload: Mutex<Box<dyn Any + Send + 'static>>,
+}
+
+impl PanicPayload {
+    pub(crate) fn new(payload: Box<dyn Any + Send + 'static>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        Self {
+            message,
+            payload: Mutex::new(payload),
+        }
+    }
+
+    /// The panic message, if the task panicked with a string (as `panic!` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let err = futures::executor::block_on(rt.spawn(async { std::panic::panic_any(7_u8) })).unwrap_err();
+    /// let payload = err.into_panic().unwrap();
+    /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The payload itself, to resume the panic with `std::panic::resume_unwind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{JoinError, Runtime};
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// if let Err(JoinError::Panicked(p)) = futures::executor::block_on(rt.spawn(async { panic!("x") })) {
+    ///     assert_eq!(p.into_inner().downcast_ref::<&str>(), Some(&"x"));
+    /// }
+    /// ```
+    pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
+        self.payload
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for PanicPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PanicPayload")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+const COMPLETE: u8 = 0b01;
+const ABORTED: u8 = 0b10;
+
+/// What a task and its handle share.
+struct Shared<T> {
+    state: AtomicU8,
+    output: Mutex<Option<Result<T, JoinError>>>,
+    /// Woken by `abort`, so that an aborted task drops its future promptly.
+    task_waker: AtomicWaker,
+    /// Woken when the output is stored.
+    join_waker: AtomicWaker,
+}
+
+impl<T> Shared<T> {
+    fn new() -> Self {
+        Self {
+            state: AtomicU8::new(0),
+            output: Mutex::new(None),
+            task_waker: AtomicWaker::new(),
+            join_waker: AtomicWaker::new(),
+        }
+    }
+
+    fn is(&self, flag: u8) -> bool {
+        self.state.load(Ordering::Acquire) & flag != 0
+    }
+
+    /// Stores the outcome once; later calls do nothing.
+    fn complete(&self, outcome: Result<T, JoinError>) {
+        {
+            let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.is(COMPLETE) {
+                return;
+            }
+            *output = Some(outcome);
+            self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        }
+        self.join_waker.wake();
+    }
+
+    fn abort(&self) {
+        let before = self.state.fetch_or(ABORTED, Ordering::AcqRel);
+        if before & (COMPLETE | ABORTED) == 0 {
+            self.task_waker.wake();
+        }
+    }
+}
+
+/// A handle to a spawned task: awaiting it gives the task's output.
+///
+/// Dropping it cancels the task (Rust's structured default, unlike tokio's); call
+/// [`detach`](JoinHandle::detach) to let the task run on its own.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::Runtime;
+///
+/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let handle = rt.spawn(async { "hello" });
+/// assert_eq!(futures::executor::block_on(handle).unwrap(), "hello");
+/// ```
+///
+/// # Errors
+///
+/// Awaiting gives [`JoinError::Panicked`] if the task panicked, and [`JoinError::Cancelled`] if
+/// it was aborted or its executor dropped it before it finished (an executor that has shut down
+/// does so).
+///
+/// # Cancel safety
+///
+/// Dropping the `JoinHandle` future cancels the task; use `&mut handle` in a `select!` to keep
+/// it. Polling it again after it returned `Ready` panics, as with every future.
+#[must_use = "dropping a JoinHandle cancels the task; call .detach() to let it run"]
+pub struct JoinHandle<T> {
+    /// `None` once the output was taken or the handle detached.
+    shared: Option<Arc<Shared<T>>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task. Awaiting the handle afterwards gives `Err(Cancelled)` once the task's
+    /// future has been dropped (its destructors have run), or its output if it had already
+    /// finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let forever = rt.spawn(std::future::pending::<()>());
+    /// forever.abort();
+    /// assert!(futures::executor::block_on(forever).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        if let Some(shared) = &self.shared {
+            shared.abort();
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked, or been cancelled and dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let quick = rt.spawn(async {});
+    /// while !quick.is_finished() { std::thread::yield_now(); }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| s.is(COMPLETE))
+    }
+
+    /// Lets the task run to completion on its own; its output is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// rt.spawn(async move { tx.send("still ran").unwrap() }).detach();
+    /// assert_eq!(futures::executor::block_on(rx).unwrap(), "still ran");
+    /// ```
+    pub fn detach(mut self) {
+        self.shared = None;
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let shared = self
+            .shared
+            .as_ref()
+            .expect("JoinHandle polled after it completed");
+        if !shared.is(COMPLETE) {
+            shared.join_waker.register(cx.waker());
+            if !shared.is(COMPLETE) {
+                return Poll::Pending;
+            }
+        }
+        let output = shared
+            .output
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.shared = None;
+        Poll::Ready(output.expect("a complete task stores its output"))
+    }
+}
+
+impl<T> futures::future::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.shared.is_none()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("is_finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Owned by the running task: reports `Cancelled` if the task is dropped unfinished, and always
+/// removes the task from the registry, after its outcome is stored.
+struct TaskGuard<T> {
+    shared: Arc<Shared<T>>,
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        self.shared.complete(Err(JoinError::Cancelled));
+        self.registry.deregister(self.id);
+    }
+}
+
+enum Outcome<T> {
+    Output(T),
+    Aborted,
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+pub(super) fn spawn<F>(
+    spawner: &dyn Spawner,
+    registry: &Arc<Registry>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let shared = Arc::new(Shared::new());
+    let guard = TaskGuard {
+        shared: shared.clone(),
+        registry: registry.clone(),
+        id: registry.register(),
+    };
+    spawner.spawn_boxed(Box::pin(run(future, guard)));
+    JoinHandle {
+        shared: Some(shared),
+    }
+}
+
+/// The body of every task. `future` comes before `guard` on purpose: an async fn dropped before
+/// its first poll drops its arguments in order, and one dropped while suspended drops `slot` (a
+/// local) before its arguments, so either way the user's future is gone before the guard reports.
+async fn run<F: Future>(future: F, guard: TaskGuard<F::Output>) {
+    let mut slot = pin!(Some(future));
+    let current = CurrentTask::new(&guard.registry, guard.id);
+    let outcome = poll_fn(|cx| {
+        guard.shared.task_waker.register(cx.waker());
+        if guard.shared.is(ABORTED) {
+            return Poll::Ready(Outcome::Aborted);
+        }
+        let Some(future) = slot.as_mut().as_pin_mut() else {
+            return Poll::Ready(Outcome::Aborted);
+        };
+        let _entered = current.enter();
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Outcome::Output(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Outcome::Panicked(payload)),
+        }
+    })
+    .await;
+    // Drop the future first (its destructor may panic too), then report.
+    let dropped = catch_unwind(AssertUnwindSafe(|| slot.set(None)));
+    let result = match (outcome, dropped) {
+        (Outcome::Panicked(payload), _) | (_, Err(payload)) => {
+            Err(JoinError::Panicked(PanicPayload::new(payload)))
+        }
+        (Outcome::Output(output), Ok(())) => Ok(output),
+        (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
+    };
+    guard.shared.complete(result);
+}
