@@ -214,11 +214,9 @@ impl Timer for ManualClock {
     }
 
     fn system_now(&self) -> SystemTime {
-        saturating_add(
-            self.inner.system_origin,
-            self.elapsed(),
-            |t, d| t.checked_add(d),
-        )
+        saturating_add(self.inner.system_origin, self.elapsed(), |t, d| {
+            t.checked_add(d)
+        })
     }
 }
 

@@ -1,0 +1,62 @@
+//! Compile-time checks that every public type is `Send`, `Sync` and `Unpin` where a user needs
+//! it to be. A regression here fails the build of this test.
+
+use asynchronously::rt::{JoinError, JoinHandle, ManualClock, PanicPayload, Runtime};
+use asynchronously::{Event, EventWait};
+
+fn send_sync_unpin<T: Send + Sync + Unpin>() {}
+fn send_unpin<T: Send + Unpin>() {}
+
+#[test]
+fn handles_are_send_sync_unpin() {
+    send_sync_unpin::<Runtime>();
+    send_sync_unpin::<ManualClock>();
+    send_sync_unpin::<Event>();
+    send_sync_unpin::<JoinHandle<u8>>();
+    // `JoinHandle<T>` needs only `T: Send` to be `Send + Sync`: a `!Sync` output is fine.
+    send_sync_unpin::<JoinHandle<std::cell::Cell<u8>>>();
+    send_sync_unpin::<JoinError>();
+    send_sync_unpin::<PanicPayload>();
+    send_unpin::<EventWait>();
+    send_sync_unpin::<EventWait>();
+}
+
+/// Errors travel in `Box<dyn Error + Send + Sync>`.
+#[test]
+fn join_error_boxes_into_a_send_sync_error() {
+    let boxed: Box<dyn std::error::Error + Send + Sync + 'static> = Box::new(JoinError::Cancelled);
+    assert_eq!(boxed.to_string(), "task was cancelled");
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_adapter() {
+    send_sync_unpin::<asynchronously::rt::Tokio>();
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn smol_adapter() {
+    send_sync_unpin::<asynchronously::rt::Smol>();
+}
+
+#[cfg(feature = "async-std")]
+#[test]
+fn async_std_adapter() {
+    send_sync_unpin::<asynchronously::rt::AsyncStd>();
+}
+
+#[cfg(feature = "thread-pool")]
+#[test]
+fn thread_pool_adapter() {
+    send_sync_unpin::<asynchronously::rt::ThreadPool>();
+}
+
+#[test]
+fn runtime_futures_are_send_and_static() {
+    fn send_static<T: Send + 'static>(_: T) {}
+    let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
+    send_static(rt.sleep(std::time::Duration::ZERO));
+    send_static(rt.wait_for_all_other_tasks());
+    send_static(asynchronously::wait_for_all_other_tasks());
+}

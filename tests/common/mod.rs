@@ -1,0 +1,266 @@
+//! The test harness: one body, every enabled runtime, each run bounded by a timeout.
+//!
+//! `each_runtime!` turns `async fn name(rt, clock) { .. }` into a `#[test]` that runs the body once
+//! per runtime flavour (a closure spawner, and each enabled adapter), each on a fresh `Runtime`
+//! whose timer is a fresh `ManualClock`. `each_runtime_real_time!` does the same with each
+//! adapter's own timer, for the tests of the timers themselves. A run that takes longer than
+//! `TIMEOUT` fails the test instead of hanging it.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use asynchronously::rt::{BoxFuture, ManualClock, Runtime, Timer};
+
+/// How long one body may run on one runtime. Generous: CI has 2 cores and runs tests in parallel.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `async fn $name($rt, $clock) $body` on every flavour, with a `ManualClock`.
+#[macro_export]
+macro_rules! each_runtime {
+    ($(#[$meta:meta])* async fn $name:ident($rt:ident, $clock:ident) $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            $crate::common::run_each(
+                stringify!($name),
+                $crate::common::Clock::Manual,
+                |$rt: ::asynchronously::rt::Runtime, $clock: ::asynchronously::rt::ManualClock| async move $body,
+            );
+        }
+    };
+}
+
+/// Runs `async fn $name($rt) $body` on every flavour, with the flavour's own (real) timer.
+#[macro_export]
+macro_rules! each_runtime_real_time {
+    ($(#[$meta:meta])* async fn $name:ident($rt:ident) $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            $crate::common::run_each(
+                stringify!($name),
+                $crate::common::Clock::Real,
+                |$rt: ::asynchronously::rt::Runtime, _: ::asynchronously::rt::ManualClock| async move $body,
+            );
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    Manual,
+    Real,
+}
+
+type Body = Box<dyn Fn(Runtime, ManualClock) -> BoxFuture<()> + Send + Sync>;
+
+/// A way to build a runtime and drive a body to completion on it.
+pub struct Flavor {
+    pub name: &'static str,
+    run: fn(Clock, &Body),
+}
+
+fn with_clock(
+    spawner: impl asynchronously::rt::Spawner,
+    timer: impl Timer,
+    clock: Clock,
+    manual: &ManualClock,
+) -> Runtime {
+    match clock {
+        Clock::Manual => Runtime::with_timer(spawner, manual.clone()),
+        Clock::Real => Runtime::with_timer(spawner, timer),
+    }
+}
+
+/// The flavours enabled in this build.
+pub fn flavors() -> Vec<Flavor> {
+    #[allow(unused_mut)] // only pushed to when a runtime feature is on
+    let mut all = vec![Flavor {
+        name: "closure (thread per task)",
+        run: |clock, body| {
+            let manual = ManualClock::new();
+            let spawner = |task: BoxFuture<()>| {
+                std::thread::spawn(move || futures::executor::block_on(task));
+            };
+            // A closure runtime's own timer is the default one (futures-timer).
+            let rt = match clock {
+                Clock::Manual => Runtime::with_timer(spawner, manual.clone()),
+                Clock::Real => Runtime::new(spawner),
+            };
+            futures::executor::block_on(body(rt, manual));
+        },
+    }];
+    #[cfg(feature = "thread-pool")]
+    all.push(Flavor {
+        name: "thread-pool",
+        run: |clock, body| {
+            use asynchronously::rt::ThreadPool;
+            let manual = ManualClock::new();
+            let pool = ThreadPool::with_threads(2).unwrap();
+            let rt = with_clock(pool.clone(), pool, clock, &manual);
+            futures::executor::block_on(body(rt, manual));
+        },
+    });
+    #[cfg(feature = "tokio")]
+    {
+        all.push(Flavor {
+            name: "tokio current-thread",
+            run: |clock, body| {
+                use asynchronously::rt::Tokio;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let manual = ManualClock::new();
+                let tokio = Tokio::new(runtime.handle().clone());
+                let rt = with_clock(tokio.clone(), tokio, clock, &manual);
+                runtime.block_on(body(rt, manual));
+            },
+        });
+        all.push(Flavor {
+            name: "tokio multi-thread",
+            run: |clock, body| {
+                use asynchronously::rt::Tokio;
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let manual = ManualClock::new();
+                let tokio = Tokio::new(runtime.handle().clone());
+                let rt = with_clock(tokio.clone(), tokio, clock, &manual);
+                runtime.block_on(body(rt, manual));
+            },
+        });
+    }
+    #[cfg(feature = "smol")]
+    all.push(Flavor {
+        name: "smol",
+        run: |clock, body| {
+            use asynchronously::rt::Smol;
+            let manual = ManualClock::new();
+            let rt = with_clock(Smol::global(), Smol::global(), clock, &manual);
+            smol::block_on(body(rt, manual));
+        },
+    });
+    #[cfg(feature = "async-std")]
+    all.push(Flavor {
+        name: "async-std",
+        run: |clock, body| {
+            use asynchronously::rt::AsyncStd;
+            let manual = ManualClock::new();
+            let rt = with_clock(AsyncStd, AsyncStd, clock, &manual);
+            async_std::task::block_on(body(rt, manual));
+        },
+    });
+    all
+}
+
+/// Runs `body` on every flavour, each in a thread of its own bounded by `TIMEOUT`.
+pub fn run_each<F, Fut>(test: &str, clock: Clock, body: F)
+where
+    F: Fn(Runtime, ManualClock) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let body: Arc<Body> = Arc::new(Box::new(move |rt, clock| Box::pin(body(rt, clock))));
+    for flavor in flavors() {
+        let (done, finished) = mpsc::channel();
+        let body = body.clone();
+        let name = flavor.name;
+        std::thread::Builder::new()
+            .name(format!("{test} on {name}"))
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| (flavor.run)(clock, &body)));
+                let _ = done.send(outcome);
+            })
+            .unwrap();
+        match finished.recv_timeout(TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => {
+                eprintln!("`{test}` failed on {name}");
+                resume_unwind(panic);
+            }
+            Err(_) => panic!("`{test}` did not finish within {TIMEOUT:?} on {name}: it hangs"),
+        }
+    }
+}
+
+/// Yields to the executor once.
+pub async fn yield_now() {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    YieldNow(false).await
+}
+
+/// Waits (yielding, never sleeping on a clock) until `condition` holds. The harness's timeout
+/// bounds it: a condition that never holds fails the test instead of hanging it.
+pub async fn until(mut condition: impl FnMut() -> bool) {
+    let mut spins = 0_u32;
+    while !condition() {
+        yield_now().await;
+        spins += 1;
+        if spins > 64 {
+            // Let the tasks' threads have the cores (this machine has two).
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// Waits until `clock` has exactly `n` pending sleeps: the tasks under test reached their sleeps.
+pub async fn sleepers(clock: &ManualClock, n: usize) {
+    until(|| clock.sleepers() == n).await;
+}
+
+/// Counts drops of the values it hands out.
+#[derive(Clone, Default, Debug)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+impl DropCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn token(&self) -> DropToken {
+        DropToken(self.0.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Bumps its counter when dropped. Move one into a future to count the future's drop.
+#[derive(Debug)]
+pub struct DropToken(Arc<AtomicUsize>);
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that never completes and counts its drop.
+pub fn pending_counted<T>(counter: &DropCounter) -> impl Future<Output = T> + Send + 'static {
+    let token = counter.token();
+    async move {
+        let _token = token;
+        std::future::pending::<T>().await
+    }
+}

@@ -1,0 +1,144 @@
+//! `Event`: asyncio's Event on event-listener.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use asynchronously::Event;
+use common::until;
+use futures::FutureExt;
+
+each_runtime! {
+    async fn set_wakes_every_waiter(rt, _clock) {
+        let event = Event::new();
+        let woken = Arc::new(AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let (event, woken) = (event.clone(), woken.clone());
+                rt.spawn(async move {
+                    event.wait().await;
+                    woken.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        event.set();
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 20);
+    }
+}
+
+each_runtime! {
+    /// A set that races with a waiter registering is never lost (check, listen, check again).
+    async fn no_lost_wake_up_between_threads(rt, _clock) {
+        for _ in 0..500 {
+            let event = Event::new();
+            let waiter = rt.spawn({
+                let event = event.clone();
+                async move { event.wait().await }
+            });
+            event.set();
+            waiter.await.unwrap();
+        }
+    }
+}
+
+each_runtime! {
+    /// Ping-pong between two tasks with set/clear: every round trip completes.
+    async fn round_trips_between_two_tasks(rt, _clock) {
+        let (ping, pong) = (Event::new(), Event::new());
+        let responder = rt.spawn({
+            let (ping, pong) = (ping.clone(), pong.clone());
+            async move {
+                for _ in 0..1_000 {
+                    ping.wait().await;
+                    ping.clear();
+                    pong.set();
+                }
+            }
+        });
+        for _ in 0..1_000 {
+            ping.set();
+            pong.wait().await;
+            pong.clear();
+        }
+        responder.await.unwrap();
+    }
+}
+
+#[test]
+fn wait_on_a_set_event_is_ready_at_once() {
+    let event = Event::new();
+    event.set();
+    assert!(event.wait().now_or_never().is_some());
+    assert!(event.is_set());
+}
+
+#[test]
+fn clear_makes_later_waits_block() {
+    let event = Event::new();
+    event.set();
+    event.clear();
+    assert!(!event.is_set());
+    assert!(event.wait().now_or_never().is_none());
+}
+
+/// A set is never lost, even when cleared before the waiter ran (asyncio's behaviour).
+#[test]
+fn a_waiter_sees_a_set_that_was_cleared_again() {
+    let event = Event::new();
+    let mut waiter = event.wait();
+    assert!((&mut waiter).now_or_never().is_none());
+    event.set();
+    event.clear();
+    assert!(waiter.now_or_never().is_some());
+    // A wait that began after the clear does block.
+    assert!(event.wait().now_or_never().is_none());
+}
+
+#[test]
+fn set_twice_and_clones_share_one_flag() {
+    let event = Event::new();
+    let clone = event.clone();
+    clone.set();
+    clone.set();
+    assert!(event.is_set());
+    assert_eq!(format!("{event:?}"), "Event { is_set: true }");
+    event.clear();
+    assert!(!clone.is_set());
+    assert_eq!(format!("{clone:?}"), "Event { is_set: false }");
+}
+
+#[test]
+fn waiting_on_another_thread_is_woken() {
+    let event = Event::new();
+    let waiter = std::thread::spawn({
+        let event = event.clone();
+        move || futures::executor::block_on(event.wait())
+    });
+    std::thread::yield_now();
+    event.set();
+    waiter.join().unwrap();
+}
+
+each_runtime! {
+    async fn a_dropped_wait_takes_nothing_from_others(rt, _clock) {
+        let event = Event::new();
+        let mut dropped = event.wait();
+        assert!((&mut dropped).now_or_never().is_none());
+        let kept = rt.spawn({
+            let event = event.clone();
+            async move { event.wait().await }
+        });
+        drop(dropped);
+        event.set();
+        kept.await.unwrap();
+        until(|| rt.live_tasks() == 0).await;
+    }
+}

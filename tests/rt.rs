@@ -1,0 +1,393 @@
+//! `rt`: spawning, JoinHandle semantics, the task registry, and the clocks.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use asynchronously::Event;
+use asynchronously::rt::{JoinError, ManualClock, Runtime, Timer};
+use common::{DropCounter, pending_counted, sleepers, until};
+use futures::FutureExt;
+
+each_runtime! {
+    async fn spawn_gives_the_output(rt, _clock) {
+        let task = rt.spawn(async { 40 + 2 });
+        assert_eq!(task.await.unwrap(), 42);
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// Dropping a JoinHandle cancels the task: its future is dropped and it leaves the registry.
+    async fn dropping_the_handle_cancels_the_task(rt, _clock) {
+        let drops = DropCounter::new();
+        let task = rt.spawn(pending_counted::<()>(&drops));
+        assert_eq!(rt.live_tasks(), 1);
+        drop(task);
+        until(|| drops.count() == 1).await;
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    async fn a_detached_task_runs_to_completion(rt, _clock) {
+        let go = Event::new();
+        let done = Event::new();
+        let drops = DropCounter::new();
+        let task = rt.spawn({
+            let (go, done, token) = (go.clone(), done.clone(), drops.token());
+            async move {
+                go.wait().await;
+                done.set();
+                drop(token);
+            }
+        });
+        task.detach();
+        assert_eq!(drops.count(), 0, "detaching does not cancel");
+        go.set();
+        done.wait().await;
+        until(|| drops.count() == 1 && rt.live_tasks() == 0).await;
+    }
+}
+
+/// A future whose destructor takes a while, so that a handle that reported `Cancelled` before
+/// the destructor finished would be caught.
+struct SlowDrop(DropCounter);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(20));
+        drop(self.0.token()); // counts the drop only once the slow part is over
+    }
+}
+
+each_runtime! {
+    /// `abort()` then `.await` gives `Cancelled` only once the task's future has been dropped:
+    /// `Abortable` alone reports the abort before the destructor runs.
+    async fn abort_then_await_sees_the_destructor_already_run(rt, _clock) {
+        for _ in 0..5 {
+            let drops = DropCounter::new();
+            let started = Event::new();
+            let task = rt.spawn({
+                let slow = SlowDrop(drops.clone());
+                let started = started.clone();
+                async move {
+                    let _slow = slow;
+                    started.set();
+                    std::future::pending::<()>().await
+                }
+            });
+            started.wait().await;
+            task.abort();
+            let outcome = task.await;
+            assert!(outcome.unwrap_err().is_cancelled());
+            assert_eq!(drops.count(), 1, "the destructor ran before the handle resolved");
+        }
+    }
+}
+
+each_runtime! {
+    /// Aborting a task that has not been polled yet also drops its future before resolving.
+    async fn abort_before_the_first_poll(rt, _clock) {
+        let drops = DropCounter::new();
+        let task = rt.spawn(pending_counted::<()>(&drops));
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(drops.count(), 1);
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    async fn abort_after_completion_keeps_the_output(rt, _clock) {
+        let task = rt.spawn(async { "finished" });
+        until(|| task.is_finished()).await;
+        task.abort();
+        assert_eq!(task.await.unwrap(), "finished");
+    }
+}
+
+each_runtime! {
+    async fn a_panic_becomes_a_value(rt, _clock) {
+        // An argument the compiler cannot fold into the literal gives a `String` payload.
+        let disk = std::hint::black_box(3);
+        let task = rt.spawn(async move { panic!("disk {disk} is full") });
+        let error = task.await.unwrap_err();
+        assert!(error.is_panic());
+        assert_eq!(error.to_string(), "task panicked: disk 3 is full");
+        let JoinError::Panicked(payload) = error else { unreachable!() };
+        assert_eq!(payload.message(), Some("disk 3 is full"));
+        assert_eq!(payload.into_inner().downcast_ref::<String>().unwrap(), "disk 3 is full");
+        // The runtime is intact.
+        assert_eq!(rt.spawn(async { 1 }).await.unwrap(), 1);
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// A future whose destructor panics after it completed is reported as a panic, and the
+    /// executor survives it.
+    async fn a_panicking_destructor_is_reported(rt, _clock) {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("destructor failed");
+            }
+        }
+        let task = rt.spawn(async {
+            let _guard = PanicOnDrop;
+            7
+        });
+        let error = task.await.unwrap_err();
+        assert_eq!(error.to_string(), "task panicked: destructor failed");
+        assert_eq!(rt.spawn(async { 8 }).await.unwrap(), 8);
+    }
+}
+
+each_runtime! {
+    async fn is_finished_follows_the_task(rt, _clock) {
+        let go = Event::new();
+        let task = rt.spawn({
+            let go = go.clone();
+            async move { go.wait().await }
+        });
+        assert!(!task.is_finished());
+        go.set();
+        until(|| task.is_finished()).await;
+        task.await.unwrap();
+    }
+}
+
+each_runtime! {
+    /// The guarantee `wait_for_all_other_tasks` exists for: called from inside a task, it
+    /// returns (it does not wait for its caller), after every other live task finished.
+    async fn wait_for_all_other_tasks_from_inside_a_task_returns(rt, _clock) {
+        let go = Event::new();
+        let finished = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (go, finished) = (go.clone(), finished.clone());
+            rt.spawn(async move {
+                go.wait().await;
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+            .detach();
+        }
+        let drainer = rt.spawn({
+            let (rt, finished) = (rt.clone(), finished.clone());
+            async move {
+                rt.wait_for_all_other_tasks().await;
+                finished.load(Ordering::SeqCst)
+            }
+        });
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        assert!(!drainer.is_finished(), "the drain waits for the three tasks");
+        go.set();
+        assert_eq!(drainer.await.unwrap(), 3);
+    }
+}
+
+each_runtime! {
+    /// Tasks spawned after the call are not waited for; tasks live at the call are.
+    async fn wait_for_all_other_tasks_ignores_later_tasks(rt, _clock) {
+        let go = Event::new();
+        let early = rt.spawn({
+            let go = go.clone();
+            async move { go.wait().await }
+        });
+        let mut drain = Box::pin(rt.wait_for_all_other_tasks());
+        let later = rt.spawn(std::future::pending::<()>());
+        assert!((&mut drain).now_or_never().is_none(), "the early task is still live");
+        go.set();
+        drain.await; // returns although `later` never finishes
+        assert!(early.is_finished());
+        assert!(!later.is_finished());
+    }
+}
+
+each_runtime! {
+    async fn wait_for_all_other_tasks_with_nothing_live_returns_at_once(rt, _clock) {
+        rt.wait_for_all_other_tasks().now_or_never().expect("nothing to wait for");
+    }
+}
+
+each_runtime! {
+    /// A drain dropped before it finished leaves nothing behind: later drains still work.
+    async fn a_dropped_drain_is_forgotten(rt, _clock) {
+        let go = Event::new();
+        rt.spawn({
+            let go = go.clone();
+            async move { go.wait().await }
+        })
+        .detach();
+        let mut first = Box::pin(rt.wait_for_all_other_tasks());
+        assert!((&mut first).now_or_never().is_none());
+        drop(first);
+        let second = rt.wait_for_all_other_tasks();
+        go.set();
+        second.await;
+        assert_eq!(rt.live_tasks(), 0);
+    }
+}
+
+each_runtime! {
+    async fn live_tasks_counts_until_each_task_ends(rt, _clock) {
+        let go = Event::new();
+        let handles: Vec<_> = (0..5)
+            .map(|_| {
+                let go = go.clone();
+                rt.spawn(async move { go.wait().await })
+            })
+            .collect();
+        assert_eq!(rt.live_tasks(), 5);
+        go.set();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// Sleeps on the runtime's timer follow the ManualClock, to the nanosecond.
+    async fn sleeps_follow_the_manual_clock(rt, clock) {
+        let woke = rt.spawn({
+            let rt = rt.clone();
+            async move {
+                rt.sleep(Duration::from_millis(30)).await;
+                rt.timer().now()
+            }
+        });
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(29));
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        assert!(!woke.is_finished(), "29 ms of 30 have passed");
+        clock.advance(Duration::from_millis(1));
+        let at = woke.await.unwrap();
+        assert_eq!(at - clock.origin(), Duration::from_millis(30));
+    }
+}
+
+each_runtime! {
+    /// A sleep of `Duration::MAX` neither panics nor overflows, and can be cancelled.
+    async fn a_sleep_of_duration_max_on_the_manual_clock(rt, clock) {
+        let forever = rt.spawn({
+            let rt = rt.clone();
+            async move { rt.sleep(Duration::MAX).await }
+        });
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_secs(100 * 365 * 86_400));
+        assert_eq!(clock.sleepers(), 1, "a century is not forever");
+        assert!(!forever.is_finished());
+        forever.abort();
+        assert!(forever.await.unwrap_err().is_cancelled());
+        assert_eq!(clock.sleepers(), 0);
+        let _ = rt.timer().now(); // time far ahead is still representable
+        let _ = rt.timer().system_now();
+    }
+}
+
+each_runtime_real_time! {
+    /// Each real timer: a short sleep completes, a zero sleep is ready at once, and a sleep of
+    /// `Duration::MAX` neither panics nor completes.
+    async fn real_timers_sleep_and_never_overflow(rt) {
+        rt.sleep(Duration::ZERO).now_or_never().expect("a zero sleep is over at once");
+        let before = rt.timer().now();
+        rt.sleep(Duration::from_millis(5)).await;
+        assert!(rt.timer().now() - before >= Duration::from_millis(5));
+
+        let forever = rt.spawn({
+            let rt = rt.clone();
+            async move { rt.sleep(Duration::MAX).await }
+        });
+        rt.sleep(Duration::from_millis(20)).await;
+        assert!(!forever.is_finished());
+        forever.abort();
+        assert!(forever.await.unwrap_err().is_cancelled());
+    }
+}
+
+#[test]
+fn manual_clock_zero_sleep_is_ready_at_once() {
+    let clock = ManualClock::new();
+    assert!(clock.sleep(Duration::ZERO).now_or_never().is_some());
+    assert_eq!(clock.sleepers(), 0);
+}
+
+#[test]
+fn manual_clock_moves_both_clocks_and_saturates() {
+    let clock = ManualClock::new();
+    let wall = clock.system_now();
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(clock.now() - clock.origin(), Duration::from_secs(90));
+    assert_eq!(
+        clock.system_now().duration_since(wall).unwrap(),
+        Duration::from_secs(90)
+    );
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.elapsed(), Duration::MAX);
+    assert!(clock.now() > clock.origin());
+    assert!(clock.system_now() > wall);
+}
+
+#[test]
+fn manual_clock_wakes_only_the_sleeps_that_are_due() {
+    let clock = ManualClock::new();
+    let mut short = clock.sleep(Duration::from_secs(1));
+    let mut long = clock.sleep(Duration::from_secs(2));
+    assert!((&mut short).now_or_never().is_none());
+    assert!((&mut long).now_or_never().is_none());
+    assert_eq!(clock.sleepers(), 2);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(clock.sleepers(), 1);
+    assert!(short.now_or_never().is_some());
+    assert!((&mut long).now_or_never().is_none());
+    clock.advance(Duration::from_secs(1));
+    assert!(long.now_or_never().is_some());
+}
+
+/// A spawner whose executor is gone drops every task: the handle resolves to `Cancelled`.
+#[test]
+fn spawning_where_the_executor_is_gone_gives_cancelled() {
+    let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
+    let drops = DropCounter::new();
+    let task = rt.spawn(pending_counted::<u8>(&drops));
+    assert_eq!(drops.count(), 1);
+    assert!(
+        futures::executor::block_on(task)
+            .unwrap_err()
+            .is_cancelled()
+    );
+    assert_eq!(rt.live_tasks(), 0);
+}
+
+/// A spawner that panics cancels the task, leaves the registry clean, and the panic resumes.
+#[test]
+fn a_panicking_spawner_leaves_nothing_behind() {
+    let rt = Runtime::new(|_task: asynchronously::rt::BoxFuture<()>| panic!("executor refused"));
+    let drops = DropCounter::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(rt.spawn(pending_counted::<()>(&drops)))
+    }));
+    assert!(outcome.is_err());
+    assert_eq!(drops.count(), 1);
+    assert_eq!(rt.live_tasks(), 0);
+}
+
+#[test]
+fn debug_shows_state_not_contents() {
+    let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
+    assert_eq!(format!("{rt:?}"), "Runtime { live_tasks: 0, .. }");
+    let clock = ManualClock::new();
+    assert_eq!(
+        format!("{clock:?}"),
+        "ManualClock { elapsed: 0ns, sleepers: 0 }"
+    );
+    assert_eq!(format!("{:?}", JoinError::Cancelled), "Cancelled");
+    assert_eq!(JoinError::Cancelled.to_string(), "task was cancelled");
+}
