@@ -170,14 +170,15 @@ enum Failure<E> {
 /// use std::collections::HashMap;
 /// use asynchronously::await_map_values;
 ///
-/// let balances: HashMap<&str, u32> = await_map_values([
-///     ("stripe", async { Ok::<_, String>(120) }),
-///     ("paypal", async { Ok(80) }),
-/// ])
-/// .await
-/// .unwrap();
+/// async fn balance(provider: &str) -> Result<u32, String> {
+///     Ok(provider.len() as u32 * 20) // a request to the provider
+/// }
+///
+/// let balances: HashMap<&str, u32> =
+///     await_map_values(["stripe", "paypal"].map(|p| (p, balance(p)))).await?;
 /// assert_eq!(balances["stripe"], 120);
-/// # });
+/// # Ok::<(), String>(())
+/// # }).unwrap();
 /// ```
 ///
 /// # Errors

@@ -105,7 +105,7 @@ impl ManualClock {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use asynchronously::rt::{ManualClock, Timer};
+    /// use asynchronously::rt::ManualClock;
     ///
     /// let clock = ManualClock::new();
     /// clock.advance(Duration::from_secs(86_400));
