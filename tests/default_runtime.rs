@@ -1,27 +1,16 @@
 //! The process-wide default runtime. One test in its own binary: `set_default` is global.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use asynchronously::rt::{BoxFuture, Runtime, default_runtime, set_default};
 use asynchronously::wait_for_all_other_tasks;
 
-/// Bounds a blocking check so that a hang fails instead of blocking the suite.
-fn within_timeout(check: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        check();
-        let _ = done.send(());
-    });
-    finished
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the check finished in time");
-}
-
 #[test]
 fn the_default_runtime_and_set_default() {
-    within_timeout(|| {
+    common::bounded(|| {
         // Before `set_default`: the built-in fallback, shared by every call.
         let task = default_runtime().spawn(std::future::pending::<()>());
         assert_eq!(default_runtime().live_tasks(), 1, "one shared default");

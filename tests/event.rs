@@ -117,14 +117,16 @@ fn set_twice_and_clones_share_one_flag() {
 
 #[test]
 fn waiting_on_another_thread_is_woken() {
-    let event = Event::new();
-    let waiter = std::thread::spawn({
-        let event = event.clone();
-        move || futures::executor::block_on(event.wait())
+    common::bounded(|| {
+        let event = Event::new();
+        let waiter = std::thread::spawn({
+            let event = event.clone();
+            move || futures::executor::block_on(event.wait())
+        });
+        std::thread::yield_now();
+        event.set();
+        waiter.join().unwrap();
     });
-    std::thread::yield_now();
-    event.set();
-    waiter.join().unwrap();
 }
 
 each_runtime! {

@@ -354,16 +354,18 @@ fn manual_clock_wakes_only_the_sleeps_that_are_due() {
 /// A spawner whose executor is gone drops every task: the handle resolves to `Cancelled`.
 #[test]
 fn spawning_where_the_executor_is_gone_gives_cancelled() {
-    let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
-    let drops = DropCounter::new();
-    let task = rt.spawn(pending_counted::<u8>(&drops));
-    assert_eq!(drops.count(), 1);
-    assert!(
-        futures::executor::block_on(task)
-            .unwrap_err()
-            .is_cancelled()
-    );
-    assert_eq!(rt.live_tasks(), 0);
+    common::bounded(|| {
+        let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
+        let drops = DropCounter::new();
+        let task = rt.spawn(pending_counted::<u8>(&drops));
+        assert_eq!(drops.count(), 1);
+        assert!(
+            futures::executor::block_on(task)
+                .unwrap_err()
+                .is_cancelled()
+        );
+        assert_eq!(rt.live_tasks(), 0);
+    });
 }
 
 /// A spawner that panics cancels the task, leaves the registry clean, and the panic resumes.

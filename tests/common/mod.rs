@@ -264,3 +264,18 @@ pub fn pending_counted<T>(counter: &DropCounter) -> impl Future<Output = T> + Se
         std::future::pending::<T>().await
     }
 }
+
+/// Runs a test that blocks (on `block_on`, `join`, ...) in a thread of its own, bounded by
+/// `TIMEOUT`: a hang fails the test instead of blocking the suite.
+pub fn bounded(test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(test));
+        let _ = done.send(outcome);
+    });
+    match finished.recv_timeout(TIMEOUT) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {TIMEOUT:?}: it hangs"),
+    }
+}
