@@ -120,6 +120,7 @@ mod cfg;
 
 mod event;
 mod gather;
+pub mod lifecycle;
 pub mod rt;
 
 pub use crate::event::{Event, EventWait};

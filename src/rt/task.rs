@@ -40,7 +40,7 @@ pub enum JoinError {
     #[error("task was cancelled")]
     Cancelled,
     /// The task panicked; the payload is the value it panicked with.
-    #[error("task panicked{}", .0.message().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("task {0}")]
     Panicked(PanicPayload),
 }
 
@@ -92,8 +92,10 @@ impl JoinError {
     }
 }
 
-/// The value a task panicked with. Its message, when it has one, shows in `Debug` and
-/// `Display` of [`JoinError`].
+/// The value a task (or a lifecycle hook) panicked with.
+///
+/// It is an error of its own, displayed as `panicked: <message>`, so that a panic can travel as
+/// the `source` of another error, as a panicking lifecycle hook does.
 ///
 /// # Examples
 ///
@@ -160,6 +162,18 @@ impl PanicPayload {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// `panicked: <message>`, or `panicked` for a payload that is not a string.
+impl fmt::Display for PanicPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(message) => write!(f, "panicked: {message}"),
+            None => f.write_str("panicked"),
+        }
+    }
+}
+
+impl std::error::Error for PanicPayload {}
 
 impl fmt::Debug for PanicPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

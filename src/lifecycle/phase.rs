@@ -1,0 +1,449 @@
+//! `Lifecycle` and `Phase`: the state a component embeds.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::Event;
+use crate::rt::{BoxFuture, Runtime};
+
+use super::{LifecycleError, PhaseKind};
+
+/// The lifecycle state a component embeds: an init [`Phase`] and a deinit [`Phase`], plus the
+/// optional timeouts of each.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::lifecycle::{Component, Lifecycle};
+///
+/// struct Database {
+///     lifecycle: Lifecycle,
+/// }
+///
+/// impl Component for Database {
+///     fn lifecycle(&self) -> &Lifecycle {
+///         &self.lifecycle
+///     }
+/// }
+///
+/// let db = Database { lifecycle: Lifecycle::new() };
+/// assert!(!db.lifecycle().init_phase().scheduled().is_set());
+/// ```
+#[derive(Default)]
+pub struct Lifecycle {
+    init: Phase,
+    deinit: Phase,
+    init_timeout: Option<Duration>,
+    deinit_timeout: Option<Duration>,
+    runtime: Option<Runtime>,
+}
+
+impl Lifecycle {
+    /// A lifecycle with no timeouts; both phases not scheduled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::lifecycle::Lifecycle;
+    ///
+    /// let lifecycle = Lifecycle::new();
+    /// assert!(!lifecycle.deinit_phase().finished().is_set());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A lifecycle whose init and deinit each fail with
+    /// [`LifecycleError::TimedOut`] when they take longer than the given time (`None`: no
+    /// limit). The time counts from the moment the phase is scheduled: waiting for dependencies,
+    /// children and the hook.
+    ///
+    /// The timeouts sleep on the [`runtime`](Lifecycle::runtime)'s timer, by default
+    /// [`default_runtime()`](crate::rt::default_runtime)'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::lifecycle::Lifecycle;
+    ///
+    /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(30), None);
+    /// ```
+    pub fn with_timeouts(
+        init: impl Into<Option<Duration>>,
+        deinit: impl Into<Option<Duration>>,
+    ) -> Self {
+        Self {
+            init_timeout: init.into(),
+            deinit_timeout: deinit.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Uses `rt`'s timer for the timeouts (a `ManualClock` in tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::lifecycle::Lifecycle;
+    /// use asynchronously::rt::{ManualClock, Runtime};
+    ///
+    /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
+    /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(1), Duration::from_secs(1)).runtime(&rt);
+    /// ```
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
+        self
+    }
+
+    /// The init phase: its events, and what it waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::lifecycle::Lifecycle;
+    ///
+    /// let lifecycle = Lifecycle::new();
+    /// let finished = lifecycle.init_phase().finished().clone(); // wait on it elsewhere
+    /// ```
+    pub fn init_phase(&self) -> &Phase {
+        &self.init
+    }
+
+    /// The deinit phase: its events, and what it waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::lifecycle::Lifecycle;
+    ///
+    /// let lifecycle = Lifecycle::new();
+    /// assert!(!lifecycle.deinit_phase().started().is_set());
+    /// ```
+    pub fn deinit_phase(&self) -> &Phase {
+        &self.deinit
+    }
+
+    pub(crate) fn phase(&self, kind: PhaseKind) -> &Phase {
+        match kind {
+            PhaseKind::Init => &self.init,
+            PhaseKind::Deinit => &self.deinit,
+        }
+    }
+
+    pub(crate) fn timeout(&self, kind: PhaseKind) -> Option<Duration> {
+        match kind {
+            PhaseKind::Init => self.init_timeout,
+            PhaseKind::Deinit => self.deinit_timeout,
+        }
+    }
+
+    pub(crate) fn timer_runtime(&self) -> Runtime {
+        self.runtime
+            .clone()
+            .unwrap_or_else(crate::rt::default_runtime)
+    }
+}
+
+impl fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("init", &self.init)
+            .field("deinit", &self.deinit)
+            .field("init_timeout", &self.init_timeout)
+            .field("deinit_timeout", &self.deinit_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One phase of a component's life (init or deinit): three events that mark its progress, and
+/// the things it waits for before its hook runs.
+///
+/// | event | set when |
+/// | --- | --- |
+/// | [`scheduled`](Phase::scheduled) | `init()` / `deinit()` was called (the work may not have started) |
+/// | [`started`](Phase::started) | every [`wait_before`](Phase::wait_before) future and [`after`](Phase::after) phase completed |
+/// | [`finished`](Phase::finished) | the phase is over: its children and its own hook finished with `Ok` |
+///
+/// A phase that fails (its hook errs or panics, a dependency fails, it times out, or its future
+/// is dropped before it finishes) never sets `finished`; [`is_failed`](Phase::is_failed) tells
+/// it, and every phase waiting on it with `after` fails too instead of hanging.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::lifecycle::{Component, ComponentExt, Lifecycle};
+///
+/// struct Cache { lifecycle: Lifecycle }
+/// impl Component for Cache {
+///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+/// }
+///
+/// let cache = Cache { lifecycle: Lifecycle::new() };
+/// let phase = cache.lifecycle().init_phase();
+/// let finished = phase.finished().wait();
+/// cache.init().await.unwrap();
+/// finished.await;
+/// assert!(phase.scheduled().is_set() && phase.started().is_set() && !phase.is_failed());
+/// # });
+/// ```
+#[derive(Default)]
+pub struct Phase {
+    inner: Arc<PhaseInner>,
+}
+
+#[derive(Default)]
+pub(crate) struct PhaseInner {
+    scheduled: Event,
+    started: Event,
+    finished: Event,
+    failed: Event,
+    state: Mutex<PhaseState>,
+}
+
+#[derive(Default)]
+struct PhaseState {
+    is_scheduled: bool,
+    /// The component's name, once known: recorded when the phase is checked or scheduled.
+    name: Option<String>,
+    kind: Option<PhaseKind>,
+    /// `wait_before` futures, taken when the phase is scheduled.
+    waits: Vec<BoxFuture<()>>,
+    /// `after` edges, kept for the cycle check.
+    afters: Vec<Weak<PhaseInner>>,
+}
+
+impl PhaseInner {
+    fn lock(&self) -> MutexGuard<'_, PhaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.lock()
+            .name
+            .clone()
+            .unwrap_or_else(|| "<unnamed>".to_owned())
+    }
+
+    pub(crate) fn afters(&self) -> Vec<Weak<PhaseInner>> {
+        self.lock().afters.clone()
+    }
+
+    pub(crate) fn is_over(&self) -> bool {
+        self.finished.is_set() || self.failed.is_set()
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.is_set()
+    }
+}
+
+/// What a phase waits for, handed over when it is scheduled.
+pub(crate) struct Pending {
+    pub(crate) waits: Vec<BoxFuture<()>>,
+    pub(crate) afters: Vec<Arc<PhaseInner>>,
+    /// `after` targets dropped before this phase was scheduled.
+    pub(crate) dropped_afters: usize,
+}
+
+impl Phase {
+    /// Set once `init()` / `deinit()` was called on the component.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lifecycle = asynchronously::lifecycle::Lifecycle::new();
+    /// assert!(!lifecycle.init_phase().scheduled().is_set());
+    /// ```
+    pub fn scheduled(&self) -> &Event {
+        &self.inner.scheduled
+    }
+
+    /// Set once every `wait_before` future and `after` phase has completed, just before the
+    /// children and the hook run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lifecycle = asynchronously::lifecycle::Lifecycle::new();
+    /// assert!(!lifecycle.init_phase().started().is_set());
+    /// ```
+    pub fn started(&self) -> &Event {
+        &self.inner.started
+    }
+
+    /// Set once the phase is over: for init, the children finished init and `on_init` returned
+    /// `Ok`; for deinit, `on_deinit` returned `Ok` (or had nothing to undo) and the children
+    /// finished deinit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lifecycle = asynchronously::lifecycle::Lifecycle::new();
+    /// let done = lifecycle.init_phase().finished().wait(); // a 'static future to hand out
+    /// ```
+    pub fn finished(&self) -> &Event {
+        &self.inner.finished
+    }
+
+    /// Whether the phase failed: its hook erred or panicked, a dependency failed, it timed out,
+    /// or it was cancelled before it finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lifecycle = asynchronously::lifecycle::Lifecycle::new();
+    /// assert!(!lifecycle.init_phase().is_failed());
+    /// ```
+    pub fn is_failed(&self) -> bool {
+        self.inner.failed.is_set()
+    }
+
+    /// Makes the phase wait for `future` before its hook runs: Python's
+    /// `wait_before_async_init_for`. Any future will do; to wait for another component, prefer
+    /// [`after`](Phase::after), which the cycle check can see and which fails instead of hanging
+    /// when the other component fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::{Event, lifecycle::Lifecycle};
+    ///
+    /// let migrations_done = Event::new();
+    /// let lifecycle = Lifecycle::new();
+    /// lifecycle.init_phase().wait_before(migrations_done.wait()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::AlreadyScheduled`] once the phase was scheduled (Python raises
+    /// `RuntimeError`).
+    pub fn wait_before(
+        &self,
+        future: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LifecycleError> {
+        let mut state = self.inner.lock();
+        if state.is_scheduled {
+            return Err(already_scheduled(&state));
+        }
+        state.waits.push(Box::pin(future));
+        Ok(())
+    }
+
+    /// Makes this phase wait until `other` has finished.
+    ///
+    /// Recorded as an edge, so that a cycle is reported by `init()` / `deinit()` as
+    /// [`LifecycleError::Cycle`] before any hook runs. If `other` fails, an init phase fails with
+    /// [`LifecycleError::DependencyFailed`] instead of hanging; a deinit phase goes on (teardown
+    /// is best effort: one failed close does not leave the rest open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::lifecycle::Lifecycle;
+    ///
+    /// let (database, server) = (Lifecycle::new(), Lifecycle::new());
+    /// // The server starts after the database, and stops before it.
+    /// server.init_phase().after(database.init_phase()).unwrap();
+    /// database.deinit_phase().after(server.deinit_phase()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::AlreadyScheduled`] once this phase was scheduled.
+    pub fn after(&self, other: &Phase) -> Result<(), LifecycleError> {
+        let mut state = self.inner.lock();
+        if state.is_scheduled {
+            return Err(already_scheduled(&state));
+        }
+        state.afters.push(Arc::downgrade(&other.inner));
+        Ok(())
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<PhaseInner> {
+        &self.inner
+    }
+
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.inner.lock().is_scheduled
+    }
+
+    /// Records the component's name (if not yet known) and the phase's kind.
+    pub(crate) fn name_as(&self, name: &str, kind: PhaseKind) {
+        let mut state = self.inner.lock();
+        state.kind = Some(kind);
+        if state.name.is_none() {
+            state.name = Some(name.to_owned());
+        }
+    }
+
+    /// Schedules the phase; `None` if it already was.
+    pub(crate) fn schedule(&self, name: &str, kind: PhaseKind) -> Option<Pending> {
+        let pending = {
+            let mut state = self.inner.lock();
+            if state.is_scheduled {
+                return None;
+            }
+            state.is_scheduled = true;
+            state.kind = Some(kind);
+            state.name = Some(name.to_owned());
+            let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
+            let dropped_afters = afters.iter().filter(|a| a.is_none()).count();
+            Pending {
+                waits: std::mem::take(&mut state.waits),
+                afters: afters.into_iter().flatten().collect(),
+                dropped_afters,
+            }
+        };
+        self.inner.scheduled.set();
+        Some(pending)
+    }
+
+    pub(crate) fn start(&self) {
+        self.inner.started.set();
+    }
+
+    pub(crate) fn finish(&self) {
+        self.inner.finished.set();
+    }
+
+    pub(crate) fn fail(&self) {
+        self.inner.failed.set();
+    }
+
+    pub(crate) fn is_over(&self) -> bool {
+        self.inner.is_over()
+    }
+}
+
+/// Waits until `phase` is over; `true` if it finished, `false` if it failed.
+pub(crate) async fn outcome(phase: &PhaseInner) -> bool {
+    if !phase.is_over() {
+        let finished = phase.finished.wait();
+        let failed = phase.failed.wait();
+        futures::future::select(finished, failed).await;
+    }
+    phase.finished.is_set()
+}
+
+fn already_scheduled(state: &PhaseState) -> LifecycleError {
+    LifecycleError::AlreadyScheduled {
+        component: state.name.clone().unwrap_or_else(|| "<unnamed>".to_owned()),
+        phase: state.kind.unwrap_or(PhaseKind::Init),
+    }
+}
+
+impl fmt::Debug for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Phase")
+            .field("scheduled", &self.inner.scheduled.is_set())
+            .field("started", &self.inner.started.is_set())
+            .field("finished", &self.inner.finished.is_set())
+            .field("failed", &self.inner.failed.is_set())
+            .finish()
+    }
+}
