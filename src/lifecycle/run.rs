@@ -23,24 +23,22 @@ pub(crate) enum Teardown {
 }
 
 /// `init()` / `deinit()` on a root: a second call warns; then the cycle check; then the phase.
-pub(crate) fn run_top<C: Component>(
+pub(crate) async fn run_top<C: Component>(
     component: &C,
     kind: PhaseKind,
     teardown: Teardown,
-) -> impl Future<Output = Result<(), LifecycleError>> + Send + '_ {
-    async move {
-        let component: &dyn DynComponent = component;
-        let phase = component.dyn_lifecycle().phase(kind);
-        if phase.is_scheduled() {
-            log::warn!(
-                "{}: {kind} was already called; this call does nothing",
-                component.dyn_name()
-            );
-            return Ok(());
-        }
-        graph::check(component, kind)?;
-        run_phase(component, kind, teardown, None).await
+) -> Result<(), LifecycleError> {
+    let component: &dyn DynComponent = component;
+    let phase = component.dyn_lifecycle().phase(kind);
+    if phase.is_scheduled() {
+        log::warn!(
+            "{}: {kind} was already called; this call does nothing",
+            component.dyn_name()
+        );
+        return Ok(());
     }
+    graph::check(component, kind)?;
+    run_phase(component, kind, teardown, None).await
 }
 
 /// Marks the phase failed if its future is dropped before the phase is over, so that nothing

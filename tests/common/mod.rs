@@ -279,3 +279,48 @@ pub fn bounded(test: impl FnOnce() + Send + 'static) {
         Err(_) => panic!("the test did not finish within {TIMEOUT:?}: it hangs"),
     }
 }
+
+/// Every log record of the test process, captured so that tests can assert what was logged.
+/// Tests run in parallel in one process: filter by a name unique to the test.
+pub mod logs {
+    use std::sync::{Mutex, Once};
+
+    use log::{Level, LevelFilter, Log, Metadata, Record};
+
+    static RECORDS: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl Log for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &Record<'_>) {
+            RECORDS
+                .lock()
+                .unwrap()
+                .push((record.level(), record.args().to_string()));
+        }
+        fn flush(&self) {}
+    }
+
+    /// Starts capturing (once per process).
+    pub fn capture() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            log::set_logger(&Capture).unwrap();
+            log::set_max_level(LevelFilter::Trace);
+        });
+    }
+
+    /// The captured records whose message contains `needle`.
+    pub fn containing(needle: &str) -> Vec<(Level, String)> {
+        RECORDS
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, message)| message.contains(needle))
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,778 @@
+//! `lifecycle`: every promise of Python's AsyncInitable / AsyncDeinitable, and the Beyond points.
+
+mod common;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asynchronously::children;
+use asynchronously::lifecycle::{
+    BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError, PhaseKind, run_until,
+};
+use asynchronously::rt::{ManualClock, Runtime};
+use asynchronously::{Event, strict_gather};
+use common::{sleepers, until};
+
+/// What the test components did, in order.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    fn push(&self, entry: String) {
+        self.0.lock().unwrap().push(entry);
+    }
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    fn has(&self, entry: &str) -> bool {
+        self.entries().iter().any(|e| e == entry)
+    }
+    fn count(&self, entry: &str) -> usize {
+        self.entries().iter().filter(|e| *e == entry).count()
+    }
+    /// Where `entry` stands; panics if it is missing.
+    fn at(&self, entry: &str) -> usize {
+        let entries = self.entries();
+        entries
+            .iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("`{entry}` is not in {entries:?}"))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    Error,
+    Panic,
+}
+
+/// A test component: its hooks sleep on the runtime's clock and write to the journal.
+struct Part {
+    lifecycle: Lifecycle,
+    name: String,
+    rt: Runtime,
+    journal: Journal,
+    init_ms: u64,
+    deinit_ms: u64,
+    init_fault: Option<Fault>,
+    deinit_fault: Option<Fault>,
+    children: Vec<Arc<Part>>,
+}
+
+impl Part {
+    fn new(name: &str, rt: &Runtime, journal: &Journal) -> Self {
+        Self {
+            lifecycle: Lifecycle::new(),
+            name: name.to_owned(),
+            rt: rt.clone(),
+            journal: journal.clone(),
+            init_ms: 0,
+            deinit_ms: 0,
+            init_fault: None,
+            deinit_fault: None,
+            children: Vec::new(),
+        }
+    }
+    fn init_ms(self, init_ms: u64) -> Self {
+        Self { init_ms, ..self }
+    }
+    fn deinit_ms(self, deinit_ms: u64) -> Self {
+        Self { deinit_ms, ..self }
+    }
+    fn init_fault(self, fault: Fault) -> Self {
+        Self {
+            init_fault: Some(fault),
+            ..self
+        }
+    }
+    fn deinit_fault(self, fault: Fault) -> Self {
+        Self {
+            deinit_fault: Some(fault),
+            ..self
+        }
+    }
+    fn with_lifecycle(self, lifecycle: Lifecycle) -> Self {
+        Self { lifecycle, ..self }
+    }
+    fn child(mut self, child: &Arc<Part>) -> Self {
+        self.children.push(child.clone());
+        self
+    }
+    fn arc(self) -> Arc<Self> {
+        Arc::new(self)
+    }
+
+    async fn hook(&self, what: &str, ms: u64, fault: Option<Fault>) -> Result<(), BoxError> {
+        struct Cancelled<'a>(&'a Journal, String, bool);
+        impl Drop for Cancelled<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.push(format!("{} cancelled", self.1));
+                }
+            }
+        }
+        let label = format!("{} {what}", self.name);
+        self.journal.push(format!("{label} begin"));
+        let mut cancelled = Cancelled(&self.journal, label.clone(), false);
+        if ms > 0 {
+            self.rt.sleep(Duration::from_millis(ms)).await;
+        }
+        cancelled.2 = true;
+        match fault {
+            Some(Fault::Error) => {
+                self.journal.push(format!("{label} failed"));
+                Err(format!("{label} failed").into())
+            }
+            Some(Fault::Panic) => panic!("{label} panicked"),
+            None => {
+                self.journal.push(format!("{label} end"));
+                Ok(())
+            }
+        }
+    }
+
+    /// `s`, `t`, `f` for scheduled, started, finished (`-` where not), `!` if failed.
+    fn state(&self, kind: PhaseKind) -> String {
+        let phase = match kind {
+            PhaseKind::Init => self.lifecycle.init_phase(),
+            _ => self.lifecycle.deinit_phase(),
+        };
+        let flag = |set: bool, c: char| if set { c } else { '-' };
+        let mut state: String = [
+            flag(phase.scheduled().is_set(), 's'),
+            flag(phase.started().is_set(), 't'),
+            flag(phase.finished().is_set(), 'f'),
+        ]
+        .into_iter()
+        .collect();
+        if phase.is_failed() {
+            state.push('!');
+        }
+        state
+    }
+}
+
+impl Component for Part {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.name)
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.hook("init", self.init_ms, self.init_fault).await
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        self.hook("deinit", self.deinit_ms, self.deinit_fault).await
+    }
+    fn children(&self) -> Children<'_> {
+        children![self.children]
+    }
+}
+
+fn states(parts: &[&Arc<Part>], kind: PhaseKind) -> String {
+    parts
+        .iter()
+        .map(|p| format!("{}:{}", p.name, p.state(kind)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn spawn_init(
+    rt: &Runtime,
+    part: &Arc<Part>,
+) -> asynchronously::rt::JoinHandle<Result<(), LifecycleError>> {
+    let part = part.clone();
+    rt.spawn(async move { part.init().await })
+}
+
+fn spawn_deinit(
+    rt: &Runtime,
+    part: &Arc<Part>,
+) -> asynchronously::rt::JoinHandle<Result<(), LifecycleError>> {
+    let part = part.clone();
+    rt.spawn(async move { part.deinit().await })
+}
+
+each_runtime! {
+    /// The seed's staged scenario: an HTTP server waits for a heavy worker (hooks sleep 20 and
+    /// 40 ms), a controller has no hooks to wait on; every event of every component is checked
+    /// at each stage of time, for init and for deinit.
+    async fn the_quick_start_comes_up_in_order_and_goes_down_in_reverse(rt, clock) {
+        let journal = Journal::default();
+        let controller = Part::new("controller", &rt, &journal).arc();
+        let http = Part::new("http", &rt, &journal).init_ms(20).deinit_ms(20).arc();
+        let worker = Part::new("worker", &rt, &journal).init_ms(40).deinit_ms(40).arc();
+        let context = Part::new("context", &rt, &journal)
+            .child(&controller)
+            .child(&http)
+            .child(&worker)
+            .arc();
+        http.depends_on(&*worker).unwrap();
+        let all = [&context, &controller, &http, &worker];
+        let init = PhaseKind::Init;
+        assert_eq!(states(&all, init), "context:--- controller:--- http:--- worker:---");
+
+        let up = spawn_init(&rt, &context);
+        until(|| clock.sleepers() == 1 && controller.lifecycle().init_phase().finished().is_set()).await;
+        assert_eq!(states(&all, init), "context:st- controller:stf http:s-- worker:st-");
+        clock.advance(Duration::from_millis(39));
+        until(|| clock.sleepers() == 1).await;
+        assert_eq!(states(&all, init), "context:st- controller:stf http:s-- worker:st-");
+        clock.advance(Duration::from_millis(1)); // t = 40: the worker is up, the server starts
+        until(|| clock.sleepers() == 1 && worker.lifecycle().init_phase().finished().is_set()).await;
+        assert_eq!(states(&all, init), "context:st- controller:stf http:st- worker:stf");
+        clock.advance(Duration::from_millis(20)); // t = 60: the server is up
+        up.await.unwrap().unwrap();
+        assert_eq!(states(&all, init), "context:stf controller:stf http:stf worker:stf");
+
+        let deinit = PhaseKind::Deinit;
+        let down = spawn_deinit(&rt, &context);
+        until(|| clock.sleepers() == 1 && controller.lifecycle().deinit_phase().finished().is_set()).await;
+        assert_eq!(states(&all, deinit), "context:st- controller:stf http:st- worker:s--");
+        clock.advance(Duration::from_millis(20)); // the server is down, the worker may stop
+        until(|| clock.sleepers() == 1 && http.lifecycle().deinit_phase().finished().is_set()).await;
+        assert_eq!(states(&all, deinit), "context:st- controller:stf http:stf worker:st-");
+        clock.advance(Duration::from_millis(40));
+        down.await.unwrap().unwrap();
+        assert_eq!(states(&all, deinit), "context:stf controller:stf http:stf worker:stf");
+        assert!(journal.at("worker init end") < journal.at("http init begin"));
+        assert!(journal.at("http deinit end") < journal.at("worker deinit begin"));
+    }
+}
+
+each_runtime! {
+    /// `wait_before` takes any future; the phase starts only once it completed.
+    async fn wait_before_waits_for_any_future(rt, _clock) {
+        let journal = Journal::default();
+        let part = Part::new("cache", &rt, &journal).arc();
+        let warmed = Event::new();
+        part.lifecycle().init_phase().wait_before(warmed.wait()).unwrap();
+        let up = spawn_init(&rt, &part);
+        until(|| part.lifecycle().init_phase().scheduled().is_set()).await;
+        for _ in 0..20 {
+            common::yield_now().await;
+        }
+        assert_eq!(part.state(PhaseKind::Init), "s--");
+        warmed.set();
+        up.await.unwrap().unwrap();
+        assert_eq!(part.state(PhaseKind::Init), "stf");
+    }
+}
+
+each_runtime! {
+    /// After scheduling, adding a dependency is an error naming the component (Python's
+    /// RuntimeError), for init and deinit, and for `depends_on`.
+    async fn adding_a_dependency_after_scheduling_is_an_error(rt, _clock) {
+        let journal = Journal::default();
+        let part = Part::new("scheduler", &rt, &journal).arc();
+        let other = Part::new("other", &rt, &journal).arc();
+        part.init().await.unwrap();
+        let error = part.lifecycle().init_phase().wait_before(async {}).unwrap_err();
+        assert!(matches!(&error, LifecycleError::AlreadyScheduled { component, phase: PhaseKind::Init } if component == "scheduler"));
+        assert_eq!(error.to_string(), "cannot add a dependency to the init of component `scheduler`: it is already scheduled");
+        assert!(part.lifecycle().init_phase().after(other.lifecycle().init_phase()).is_err());
+        assert!(matches!(part.depends_on(&*other), Err(LifecycleError::AlreadyScheduled { .. })));
+        // A failed depends_on adds neither edge: `other` still deinits on its own.
+        other.init().await.unwrap();
+        other.deinit().await.unwrap();
+        part.deinit().await.unwrap();
+        let error = part.lifecycle().deinit_phase().wait_before(async {}).unwrap_err();
+        assert!(matches!(error, LifecycleError::AlreadyScheduled { phase: PhaseKind::Deinit, .. }));
+        assert!(matches!(other.depends_on(&*part), Err(LifecycleError::AlreadyScheduled { phase: PhaseKind::Init, .. })));
+    }
+}
+
+each_runtime! {
+    /// A second init() logs a warning, returns Ok, and does not run the hook again.
+    async fn a_second_init_warns_and_does_nothing(rt, _clock) {
+        common::logs::capture();
+        let journal = Journal::default();
+        let part = Part::new("twice-inited-part", &rt, &journal).arc();
+        part.init().await.unwrap();
+        part.init().await.unwrap();
+        part.deinit().await.unwrap();
+        part.deinit().await.unwrap();
+        assert_eq!(journal.count("twice-inited-part init begin"), 1);
+        assert_eq!(journal.count("twice-inited-part deinit begin"), 1);
+        let warnings: Vec<_> = common::logs::containing("twice-inited-part: ")
+            .into_iter()
+            .filter(|(level, _)| *level == log::Level::Warn)
+            .map(|(_, message)| message)
+            .collect();
+        assert!(warnings.contains(&"twice-inited-part: init was already called; this call does nothing".to_owned()), "{warnings:?}");
+        assert!(warnings.contains(&"twice-inited-part: deinit was already called; this call does nothing".to_owned()), "{warnings:?}");
+        let debug = common::logs::containing("twice-inited-part: init ");
+        assert!(debug.iter().any(|(level, m)| *level == log::Level::Debug && m == "twice-inited-part: init scheduled"));
+        assert!(debug.iter().any(|(_, m)| m == "twice-inited-part: init started"));
+        assert!(debug.iter().any(|(_, m)| m == "twice-inited-part: init finished"));
+    }
+}
+
+/// A component with only `on_init`, and one with only `on_deinit` (Python's two mixins).
+struct InitOnly(Lifecycle, Journal);
+impl Component for InitOnly {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.0
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.1.push("init-only init".into());
+        Ok(())
+    }
+}
+struct DeinitOnly(Lifecycle, Journal);
+impl Component for DeinitOnly {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.0
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        self.1.push("deinit-only deinit".into());
+        Ok(())
+    }
+}
+
+each_runtime! {
+    async fn init_only_and_deinit_only_components(rt, _clock) {
+        let journal = Journal::default();
+        let init_only = InitOnly(Lifecycle::new(), journal.clone());
+        init_only.init().await.unwrap();
+        init_only.deinit().await.unwrap();
+        // A deinit-only component is never inited; its deinit still runs.
+        let deinit_only = DeinitOnly(Lifecycle::new(), journal.clone());
+        deinit_only.deinit().await.unwrap();
+        assert_eq!(journal.entries(), ["init-only init", "deinit-only deinit"]);
+        assert_eq!(init_only.name(), "InitOnly");
+        let _ = rt;
+    }
+}
+
+/// Children in every kind of place Python finds them (attributes, lists, sets, dicts) and more.
+struct Everywhere {
+    lifecycle: Lifecycle,
+    field: Part,
+    option: Option<Part>,
+    none: Option<Part>,
+    boxed: Box<Part>,
+    shared: Arc<Part>,
+    vec: Vec<Part>,
+    array: [Part; 2],
+    boxed_slice: Box<[Part]>,
+    hash_map: HashMap<String, Part>,
+    btree_map: BTreeMap<u8, Arc<Part>>,
+    hash_set: HashSet<Named>,
+    btree_set: BTreeSet<Named>,
+    nested: Vec<Option<Box<Part>>>,
+}
+
+/// A component that can sit in a set.
+struct Named(Part);
+impl PartialEq for Named {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+impl Eq for Named {}
+impl std::hash::Hash for Named {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state);
+    }
+}
+impl PartialOrd for Named {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Named {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.name.cmp(&other.0.name)
+    }
+}
+impl Component for Named {
+    fn lifecycle(&self) -> &Lifecycle {
+        self.0.lifecycle()
+    }
+    fn name(&self) -> Cow<'_, str> {
+        self.0.name()
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.0.on_init().await
+    }
+}
+
+impl Component for Everywhere {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn children(&self) -> Children<'_> {
+        children![
+            self.field,
+            self.option,
+            self.none,
+            self.boxed,
+            self.shared,
+            self.vec,
+            self.array,
+            *self.boxed_slice,
+            self.hash_map,
+            self.btree_map,
+            self.hash_set,
+            self.btree_set,
+            self.nested,
+        ]
+    }
+}
+
+each_runtime! {
+    async fn children_are_found_in_every_container(rt, _clock) {
+        let j = Journal::default();
+        let p = |name: &str| Part::new(name, &rt, &j);
+        let everywhere = Everywhere {
+            lifecycle: Lifecycle::new(),
+            field: p("field"),
+            option: Some(p("option")),
+            none: None,
+            boxed: Box::new(p("boxed")),
+            shared: Arc::new(p("shared")),
+            vec: vec![p("vec0"), p("vec1")],
+            array: [p("array0"), p("array1")],
+            boxed_slice: vec![p("slice0")].into_boxed_slice(),
+            hash_map: HashMap::from([("k".to_owned(), p("hash_map"))]),
+            btree_map: BTreeMap::from([(1, Arc::new(p("btree_map")))]),
+            hash_set: HashSet::from([Named(p("hash_set"))]),
+            btree_set: BTreeSet::from([Named(p("btree_set"))]),
+            nested: vec![Some(Box::new(p("nested"))), None],
+        };
+        assert_eq!(everywhere.children().len(), 14);
+        everywhere.init().await.unwrap();
+        for name in [
+            "field", "option", "boxed", "shared", "vec0", "vec1", "array0", "array1", "slice0",
+            "hash_map", "btree_map", "hash_set", "btree_set", "nested",
+        ] {
+            assert_eq!(j.count(&format!("{name} init end")), 1, "{name}");
+        }
+    }
+}
+
+each_runtime! {
+    /// Children come up concurrently: two 50 ms children take 50 ms, not 100.
+    async fn children_are_initialised_concurrently(rt, clock) {
+        let j = Journal::default();
+        let a = Part::new("a", &rt, &j).init_ms(50).arc();
+        let b = Part::new("b", &rt, &j).init_ms(50).arc();
+        let root = Part::new("root", &rt, &j).child(&a).child(&b).arc();
+        let up = spawn_init(&rt, &root);
+        sleepers(&clock, 2).await;
+        clock.advance(Duration::from_millis(50));
+        up.await.unwrap().unwrap();
+        assert_eq!(clock.elapsed(), Duration::from_millis(50));
+        assert!(j.at("root init begin") > j.at("a init end").max(j.at("b init end")));
+    }
+}
+
+each_runtime! {
+    /// A child shared by two parents (a diamond) is initialised once, and both parents wait for
+    /// it: neither finishes before it.
+    async fn a_shared_child_is_initialised_once_and_both_parents_wait(rt, clock) {
+        let j = Journal::default();
+        let shared = Part::new("shared", &rt, &j).init_ms(30).arc();
+        let left = Part::new("left", &rt, &j).child(&shared).arc();
+        let right = Part::new("right", &rt, &j).child(&shared).arc();
+        let root = Part::new("root", &rt, &j).child(&left).child(&right).arc();
+        let up = spawn_init(&rt, &root);
+        sleepers(&clock, 1).await;
+        for _ in 0..20 {
+            common::yield_now().await;
+        }
+        assert_eq!(states(&[&left, &right, &shared], PhaseKind::Init), "left:st- right:st- shared:st-");
+        clock.advance(Duration::from_millis(30));
+        up.await.unwrap().unwrap();
+        assert_eq!(j.count("shared init begin"), 1);
+        assert!(j.at("shared init end") < j.at("left init begin"));
+        assert!(j.at("shared init end") < j.at("right init begin"));
+    }
+}
+
+each_runtime! {
+    /// One `depends_on` gives both orders: init after, deinit before.
+    async fn depends_on_gives_both_orders(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).arc();
+        let api = Part::new("api", &rt, &j).arc();
+        let cache = Part::new("cache", &rt, &j).arc();
+        api.depends_on(&*db).unwrap();
+        cache.depends_on(&*api).unwrap();
+        // Listed in the worst order on purpose.
+        let root = Part::new("root", &rt, &j).child(&cache).child(&api).child(&db).arc();
+        root.init().await.unwrap();
+        assert!(j.at("db init end") < j.at("api init begin"));
+        assert!(j.at("api init end") < j.at("cache init begin"));
+        root.deinit().await.unwrap();
+        assert!(j.at("cache deinit end") < j.at("api deinit begin"));
+        assert!(j.at("api deinit end") < j.at("db deinit begin"));
+    }
+}
+
+each_runtime! {
+    /// A cycle is an error before anything runs, not a silent deadlock; its path is a real cycle.
+    async fn a_cycle_is_reported_before_any_hook_runs(rt, _clock) {
+        let j = Journal::default();
+        let a = Part::new("a", &rt, &j).arc();
+        let b = Part::new("b", &rt, &j).arc();
+        let c = Part::new("c", &rt, &j).arc();
+        b.depends_on(&*a).unwrap();
+        c.depends_on(&*b).unwrap();
+        a.depends_on(&*c).unwrap();
+        let root = Part::new("root", &rt, &j).child(&a).child(&b).child(&c).arc();
+        let error = root.init().await.unwrap_err();
+        let LifecycleError::Cycle { path } = &error else { panic!("{error:?}") };
+        assert_eq!(path.first(), path.last());
+        assert_eq!(path.len(), 4, "{path:?}");
+        let mut on_cycle: Vec<_> = path[..3].to_vec();
+        on_cycle.sort();
+        assert_eq!(on_cycle, ["a", "b", "c"]);
+        assert!(error.to_string().starts_with("dependency cycle: "), "{error}");
+        assert!(j.entries().is_empty(), "no hook ran");
+        for part in [&root, &a, &b, &c] {
+            assert_eq!(part.state(PhaseKind::Init), "---");
+        }
+        // The deinit edges form the reverse cycle: also found.
+        assert!(matches!(root.deinit().await, Err(LifecycleError::Cycle { .. })));
+    }
+}
+
+each_runtime! {
+    /// A parent that waits for its own child, and a phase after itself, are cycles too.
+    async fn waiting_for_your_own_child_or_yourself_is_a_cycle(rt, _clock) {
+        let j = Journal::default();
+        let child = Part::new("child", &rt, &j).arc();
+        let parent = Part::new("parent", &rt, &j).child(&child).arc();
+        parent.depends_on(&*child).unwrap();
+        let LifecycleError::Cycle { path } = parent.init().await.unwrap_err() else { panic!() };
+        assert_eq!(path.first(), path.last());
+        assert!(path.contains(&"parent".to_owned()) && path.contains(&"child".to_owned()), "{path:?}");
+
+        let child = Part::new("child", &rt, &j).arc();
+        let parent = Part::new("parent", &rt, &j).child(&child).arc();
+        child.depends_on(&*parent).unwrap();
+        assert!(matches!(parent.init().await, Err(LifecycleError::Cycle { .. })));
+
+        let narcissus = Part::new("narcissus", &rt, &j).arc();
+        let phase = narcissus.lifecycle().init_phase();
+        phase.after(phase).unwrap();
+        let LifecycleError::Cycle { path } = narcissus.init().await.unwrap_err() else { panic!() };
+        assert_eq!(path, ["narcissus", "narcissus"]);
+        assert!(j.entries().is_empty());
+    }
+}
+
+each_runtime! {
+    /// A failing on_init cancels its siblings, marks its phase failed, and every phase waiting
+    /// on it fails with DependencyFailed instead of hanging.
+    async fn a_failure_cancels_siblings_and_fails_dependents(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).init_ms(10).init_fault(Fault::Error).arc();
+        let api = Part::new("api", &rt, &j).arc();
+        let slow = Part::new("slow", &rt, &j).init_ms(1_000).arc();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).child(&slow).arc();
+        api.depends_on(&*db).unwrap();
+        // Outside the tree, waiting on the api: it must fail too, not hang.
+        let outsider = Part::new("outsider", &rt, &j).arc();
+        outsider.depends_on(&*api).unwrap();
+        let outsider_up = spawn_init(&rt, &outsider);
+
+        let up = spawn_init(&rt, &root);
+        sleepers(&clock, 2).await;
+        clock.advance(Duration::from_millis(10));
+        let error = up.await.unwrap().unwrap_err();
+        assert!(matches!(&error, LifecycleError::Failed { component, phase: PhaseKind::Init, .. } if component == "db"), "{error:?}");
+        assert_eq!(error.to_string(), "component `db` failed during init");
+        assert_eq!(error.source().unwrap().to_string(), "db init failed");
+        assert!(j.has("slow init cancelled"), "{:?}", j.entries());
+        assert!(!j.has("api init begin"));
+        assert_eq!(states(&[&root, &db, &api, &slow], PhaseKind::Init), "root:st-! db:st-! api:s--! slow:st-!");
+        let outsider_error = outsider_up.await.unwrap().unwrap_err();
+        assert!(matches!(&outsider_error, LifecycleError::DependencyFailed { component, dependency, phase: PhaseKind::Init } if component == "outsider" && dependency == "api"), "{outsider_error:?}");
+        assert_eq!(outsider_error.to_string(), "component `outsider` could not init: its dependency `api` failed");
+        assert_eq!(clock.sleepers(), 0, "the slow sibling's sleep was cancelled");
+    }
+}
+
+each_runtime! {
+    /// A panicking hook is reported as Failed with the panic message, not unwound.
+    async fn a_panicking_hook_is_a_failure_not_an_unwind(rt, _clock) {
+        let j = Journal::default();
+        let part = Part::new("volatile", &rt, &j).init_fault(Fault::Panic).arc();
+        let root = Part::new("root", &rt, &j).child(&part).arc();
+        let error = root.init().await.unwrap_err();
+        let LifecycleError::Failed { component, source, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(component, "volatile");
+        assert_eq!(source.to_string(), "panicked: volatile init panicked");
+        assert!(source.downcast_ref::<asynchronously::rt::PanicPayload>().is_some());
+        assert!(part.lifecycle().init_phase().is_failed());
+    }
+}
+
+each_runtime! {
+    /// A phase that takes longer than its timeout fails with TimedOut naming the component, and
+    /// its hook is cancelled.
+    async fn a_timeout_names_the_component(rt, clock) {
+        let j = Journal::default();
+        let lifecycle = Lifecycle::with_timeouts(Duration::from_millis(50), Duration::from_millis(5)).runtime(&rt);
+        let part = Part::new("sluggish", &rt, &j).init_ms(100).deinit_ms(10).with_lifecycle(lifecycle).arc();
+        let up = spawn_init(&rt, &part);
+        sleepers(&clock, 2).await; // the hook's sleep and the timeout's
+        clock.advance(Duration::from_millis(50));
+        let error = up.await.unwrap().unwrap_err();
+        assert!(matches!(&error, LifecycleError::TimedOut { component, phase: PhaseKind::Init, after } if component == "sluggish" && *after == Duration::from_millis(50)), "{error:?}");
+        assert_eq!(error.to_string(), "component `sluggish` timed out during init after 50ms");
+        assert!(j.has("sluggish init cancelled"));
+        assert_eq!(clock.sleepers(), 0);
+        assert!(part.lifecycle().init_phase().is_failed());
+    }
+}
+
+each_runtime! {
+    /// run_until: when init fails, what finished init is deinitialised, in reverse; what did not
+    /// is left alone; the init error is returned.
+    async fn run_until_rolls_back_what_finished_init(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).arc();
+        let cache = Part::new("cache", &rt, &j).arc();
+        let api = Part::new("api", &rt, &j).init_fault(Fault::Error).arc();
+        cache.depends_on(&*db).unwrap();
+        api.depends_on(&*cache).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&cache).child(&api).arc();
+        let error = run_until(&*root, std::future::pending()).await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::Failed { component, .. } if component == "api"));
+        assert!(j.at("cache deinit end") < j.at("db deinit begin"), "{:?}", j.entries());
+        assert!(!j.has("api deinit begin"), "api never came up");
+        assert!(!j.has("root deinit begin"), "root never came up");
+        assert!(db.lifecycle().deinit_phase().finished().is_set());
+    }
+}
+
+each_runtime! {
+    /// run_until: up, then down in reverse once shutdown completes.
+    async fn run_until_runs_until_shutdown(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).arc();
+        let api = Part::new("api", &rt, &j).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let shutdown = Event::new();
+        let service = rt.spawn({
+            let (root, shutdown) = (root.clone(), shutdown.clone());
+            async move { run_until(&*root, shutdown.wait()).await }
+        });
+        until(|| root.lifecycle().init_phase().finished().is_set()).await;
+        assert!(!j.has("root deinit begin"));
+        shutdown.set();
+        service.await.unwrap().unwrap();
+        assert!(j.at("api deinit end") < j.at("db deinit begin"));
+        assert!(j.at("root deinit end") < j.at("api deinit begin"), "parent first, then children");
+    }
+}
+
+each_runtime! {
+    /// run_until: a shutdown during init cancels init and rolls back what came up.
+    async fn run_until_shutdown_during_init_rolls_back(rt, clock) {
+        let j = Journal::default();
+        let fast = Part::new("fast", &rt, &j).arc();
+        let slow = Part::new("slow", &rt, &j).init_ms(1_000).arc();
+        let root = Part::new("root", &rt, &j).child(&fast).child(&slow).arc();
+        let shutdown = Event::new();
+        let service = rt.spawn({
+            let (root, shutdown) = (root.clone(), shutdown.clone());
+            async move { run_until(&*root, shutdown.wait()).await }
+        });
+        sleepers(&clock, 1).await;
+        shutdown.set();
+        service.await.unwrap().unwrap();
+        assert!(j.has("slow init cancelled"));
+        assert!(j.has("fast deinit end"));
+        assert!(!j.has("slow deinit begin"));
+    }
+}
+
+each_runtime! {
+    /// Deinit is best effort: a failing on_deinit does not stop the others, nor the components
+    /// after it; the first error is returned.
+    async fn deinit_is_best_effort(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).arc();
+        let api = Part::new("api", &rt, &j).deinit_fault(Fault::Error).arc();
+        let other = Part::new("other", &rt, &j).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).child(&other).arc();
+        root.init().await.unwrap();
+        let error = root.deinit().await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::Failed { component, phase: PhaseKind::Deinit, .. } if component == "api"));
+        assert!(j.has("db deinit end") && j.has("other deinit end"), "{:?}", j.entries());
+        assert!(j.at("api deinit failed") < j.at("db deinit begin"));
+        assert!(api.lifecycle().deinit_phase().is_failed());
+    }
+}
+
+each_runtime! {
+    /// Dropping an init future part-way marks the phases in progress failed, so that what waits
+    /// on them fails instead of hanging.
+    async fn a_cancelled_init_fails_its_dependents(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).init_ms(100).arc();
+        let api = Part::new("api", &rt, &j).arc();
+        api.depends_on(&*db).unwrap();
+        let db_up = spawn_init(&rt, &db);
+        let api_up = spawn_init(&rt, &api);
+        sleepers(&clock, 1).await;
+        db_up.abort();
+        assert!(db_up.await.unwrap_err().is_cancelled());
+        assert!(db.lifecycle().init_phase().is_failed());
+        assert!(matches!(api_up.await.unwrap(), Err(LifecycleError::DependencyFailed { .. })));
+        assert!(j.has("db init cancelled"));
+    }
+}
+
+each_runtime! {
+    /// Many components at once on the default strict gather: independent trees, one runtime.
+    async fn independent_trees_come_up_together(rt, clock) {
+        let j = Journal::default();
+        let roots: Vec<_> = (0..20)
+            .map(|i| {
+                let leaf = Part::new(&format!("leaf{i}"), &rt, &j).init_ms(5).arc();
+                Part::new(&format!("root{i}"), &rt, &j).child(&leaf).arc()
+            })
+            .collect();
+        let up = rt.spawn({
+            let roots = roots.clone();
+            async move {
+                strict_gather(roots.iter().map(|root| root.init())).await
+            }
+        });
+        sleepers(&clock, 20).await;
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(up.await.unwrap().unwrap().len(), 20);
+    }
+}
+
+#[test]
+fn debug_and_names() {
+    let lifecycle = Lifecycle::new();
+    assert_eq!(
+        format!("{:?}", lifecycle.init_phase()),
+        "Phase { scheduled: false, started: false, finished: false, failed: false }"
+    );
+    let clock = ManualClock::new();
+    let rt = Runtime::with_timer(drop::<asynchronously::rt::BoxFuture<()>>, clock);
+    let part = Part::new("x", &rt, &Journal::default()).arc();
+    assert_eq!(format!("{:?}", part.children()), "[]");
+    assert_eq!(
+        LifecycleError::Cycle {
+            path: vec!["a".into(), "b".into(), "a".into()]
+        }
+        .to_string(),
+        "dependency cycle: a -> b -> a"
+    );
+}
