@@ -416,7 +416,8 @@ fn short_type_name(full: &str) -> String {
             continue;
         }
         short.push(c);
-        if !(c.is_alphanumeric() || c == '_') {
+        // `{{closure}}` and `{{impl}}` are path segments too.
+        if !(c.is_alphanumeric() || matches!(c, '_' | '{' | '}')) {
             path_start = short.len();
         }
     }
@@ -437,5 +438,10 @@ mod tests {
         );
         assert_eq!(short_type_name("(a::B, c::D)"), "(B, D)");
         assert_eq!(short_type_name("app::Pâté"), "Pâté");
+        // A type declared inside a function or closure (as in doctests).
+        assert_eq!(
+            short_type_name("doctest::main::{{closure}}::FileManager"),
+            "FileManager"
+        );
     }
 }
