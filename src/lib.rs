@@ -1,5 +1,6 @@
-//! Async building blocks that run on any runtime: strict concurrent awaiting, task draining and
-//! events today; service lifecycles, periodic jobs and retries as they land.
+//! Async building blocks that run on any runtime: service lifecycles that come up in dependency
+//! order and go down in reverse, strict concurrent awaiting, task draining and events (periodic
+//! jobs and retries are next).
 //!
 //! A Rust port of the Python package [`asynchronously`](https://pypi.org/project/asynchronously/)
 //! 1.0.0, for library authors who cannot pick a runtime for their users, smol applications, and
@@ -9,6 +10,42 @@
 //! [`Timer`](rt::Timer)).
 //!
 //! # A tour
+//!
+//! **Bring a service up in dependency order, and down in reverse.** The seed's Quick Start: each
+//! part is a [`Component`](lifecycle::Component); one `depends_on` gives both orders; one
+//! [`run_until`](lifecycle::run_until) inits, waits for shutdown, and deinits (rolling back what
+//! came up if init fails).
+//!
+//! ```
+//! use asynchronously::children;
+//! use asynchronously::lifecycle::{BoxError, Children, Component, ComponentExt, Lifecycle, run_until};
+//!
+//! #[derive(Default)]
+//! struct Database { lifecycle: Lifecycle }
+//! impl Component for Database {
+//!     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+//!     async fn on_init(&self) -> Result<(), BoxError> { Ok(()) /* open the pool */ }
+//!     async fn on_deinit(&self) -> Result<(), BoxError> { Ok(()) /* close it */ }
+//! }
+//!
+//! #[derive(Default)]
+//! struct HttpServer { lifecycle: Lifecycle }
+//! impl Component for HttpServer {
+//!     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Context { lifecycle: Lifecycle, database: Database, http_server: HttpServer }
+//! impl Component for Context {
+//!     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+//!     fn children(&self) -> Children<'_> { children![self.database, self.http_server] }
+//! }
+//!
+//! let context = Context::default();
+//! context.http_server.depends_on(&context.database)?;
+//! futures::executor::block_on(run_until(&context, async { /* Ctrl-C */ }))?;
+//! # Ok::<(), asynchronously::lifecycle::LifecycleError>(())
+//! ```
 //!
 //! **Spawn on any executor, get structured handles.** Dropping a [`JoinHandle`](rt::JoinHandle)
 //! cancels its task; a panic comes back as a value.
@@ -95,7 +132,8 @@
 //!
 //! - **The Python package.** Every promise of its README holds here, translated: see the table
 //!   in the README. Where Python leaves a trap (a hang, a silent skip, a leaked task), this crate
-//!   closes it.
+//!   closes it: a dependency cycle is an error before anything runs, a failed init fails what
+//!   waits on it instead of hanging it, a shared child's parents wait for it.
 //! - **`futures::future::try_join_all`.** Above 30 inputs it sees an error only after every
 //!   earlier future has finished; [`strict_gather`] fails on the first error in time. For small,
 //!   all-`Ok` workloads both are fine.

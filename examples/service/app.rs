@@ -1,0 +1,292 @@
+//! The service's components: a store, a TCP server that answers from it, and a worker.
+//!
+//! Shared by the example (`main.rs`) and its integration test (`tests/service.rs`).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use asynchronously::children;
+use asynchronously::lifecycle::{
+    BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError,
+};
+use asynchronously::rt::{JoinHandle, Runtime};
+use futures::FutureExt;
+use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use smol::net::{TcpListener, TcpStream};
+
+/// What the command line sets.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The port to listen on; 0 for an ephemeral one.
+    pub port: u16,
+    /// The component whose init fails on purpose, to show the rollback.
+    pub fail_init: Option<String>,
+}
+
+impl Config {
+    fn check_fail(&self, name: &str) -> Result<(), BoxError> {
+        match &self.fail_init {
+            Some(failing) if failing == name => {
+                Err(format!("{name}: init fails on request (--fail-init {name})").into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An in-memory key-value store: the "database" of the Quick Start.
+pub struct Store {
+    lifecycle: Lifecycle,
+    config: Config,
+    data: Mutex<HashMap<String, String>>,
+}
+
+impl Store {
+    fn new(config: &Config) -> Self {
+        Self {
+            lifecycle: Lifecycle::new(),
+            config: config.clone(),
+            data: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.data.lock().unwrap().get(key).cloned()
+    }
+
+    fn set(&self, key: &str, value: String) {
+        self.data.lock().unwrap().insert(key.to_owned(), value);
+    }
+}
+
+impl Component for Store {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        "store".into()
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.config.check_fail("store")?;
+        self.set("greeting", "hello from asynchronously".to_owned());
+        self.set("jobs", "0".to_owned());
+        log::info!(
+            "store: opened with {} keys",
+            self.data.lock().unwrap().len()
+        );
+        Ok(())
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        let keys = std::mem::take(&mut *self.data.lock().unwrap()).len();
+        log::info!("store: closed, {keys} keys flushed");
+        Ok(())
+    }
+}
+
+/// Answers one request per connection from the store: a line `KEY` gets the value, and
+/// `GET /KEY HTTP/1.1` an HTTP response with it.
+pub struct Server {
+    lifecycle: Lifecycle,
+    config: Config,
+    rt: Runtime,
+    store: Arc<Store>,
+    addr: OnceLock<SocketAddr>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Where the server listens, once it is up.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr.get().copied()
+    }
+}
+
+impl Component for Server {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        "server".into()
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.config.check_fail("server")?;
+        let listener = TcpListener::bind(("127.0.0.1", self.config.port)).await?;
+        let addr = listener.local_addr()?;
+        let _ = self.addr.set(addr);
+        let accept = self
+            .rt
+            .spawn(accept_loop(listener, self.store.clone(), self.rt.clone()));
+        self.tasks.lock().unwrap().push(accept);
+        log::info!("server: listening on {addr}");
+        Ok(())
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        // Stop accepting, cancel what is in flight, and wait until it is gone.
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        for task in &tasks {
+            task.abort();
+        }
+        futures::future::join_all(tasks).await;
+        log::info!("server: stopped listening");
+        Ok(())
+    }
+}
+
+async fn accept_loop(listener: TcpListener, store: Arc<Store>, rt: Runtime) {
+    // Each connection is a task of its own; their handles go when the loop is cancelled, which
+    // cancels them too.
+    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                connections.retain(|c| !c.is_finished());
+                let (store, timer) = (store.clone(), rt.clone());
+                connections.push(rt.spawn(async move {
+                    let answer = answer(stream, &store).fuse();
+                    let deadline = timer.sleep(Duration::from_secs(5)).fuse();
+                    futures::pin_mut!(answer, deadline);
+                    futures::select! {
+                        result = answer => if let Err(error) = result {
+                            log::warn!("server: connection from {peer}: {error}");
+                        },
+                        () = deadline => log::warn!("server: connection from {peer} timed out"),
+                    }
+                }));
+            }
+            Err(error) => log::warn!("server: accept failed: {error}"),
+        }
+    }
+}
+
+async fn answer(stream: TcpStream, store: &Store) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.clone());
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let mut writer = stream;
+    let request = line.trim();
+    if let Some(path) = request.strip_prefix("GET ") {
+        let key = path
+            .split_whitespace()
+            .next()
+            .unwrap_or("/")
+            .trim_start_matches('/');
+        let (status, body) = match store.get(key) {
+            Some(value) => ("200 OK", value),
+            None => ("404 Not Found", format!("no key `{key}`")),
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        writer.write_all(response.as_bytes()).await?;
+    } else {
+        let value = store
+            .get(request)
+            .unwrap_or_else(|| format!("no key `{request}`"));
+        writer.write_all(format!("{value}\n").as_bytes()).await?;
+    }
+    writer.flush().await
+}
+
+/// A background worker: does a job every half second and counts them in the store.
+pub struct Worker {
+    lifecycle: Lifecycle,
+    config: Config,
+    rt: Runtime,
+    store: Arc<Store>,
+    jobs: Arc<AtomicU64>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Component for Worker {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        "worker".into()
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        self.config.check_fail("worker")?;
+        let (rt, store, jobs) = (self.rt.clone(), self.store.clone(), self.jobs.clone());
+        let task = self.rt.spawn(async move {
+            loop {
+                rt.sleep(Duration::from_millis(500)).await;
+                let done = jobs.fetch_add(1, Ordering::SeqCst) + 1;
+                store.set("jobs", done.to_string());
+                log::info!("worker: job {done} done");
+            }
+        });
+        *self.task.lock().unwrap() = Some(task);
+        Ok(())
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        let task = self.task.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        log::info!(
+            "worker: stopped after {} jobs",
+            self.jobs.load(Ordering::SeqCst)
+        );
+        Ok(())
+    }
+}
+
+/// The whole service: the root of the tree.
+pub struct App {
+    lifecycle: Lifecycle,
+    /// The store, shared with the server and the worker.
+    pub store: Arc<Store>,
+    /// The TCP server.
+    pub server: Server,
+    /// The background worker.
+    pub worker: Worker,
+}
+
+impl App {
+    /// The service on `rt`, its dependencies declared: the server and the worker need the store.
+    pub fn new(config: Config, rt: &Runtime) -> Result<Self, LifecycleError> {
+        let store = Arc::new(Store::new(&config));
+        let app = Self {
+            lifecycle: Lifecycle::new(),
+            server: Server {
+                lifecycle: Lifecycle::new(),
+                config: config.clone(),
+                rt: rt.clone(),
+                store: store.clone(),
+                addr: OnceLock::new(),
+                tasks: Mutex::new(Vec::new()),
+            },
+            worker: Worker {
+                lifecycle: Lifecycle::new(),
+                config,
+                rt: rt.clone(),
+                store: store.clone(),
+                jobs: Arc::new(AtomicU64::new(0)),
+                task: Mutex::new(None),
+            },
+            store,
+        };
+        app.server.depends_on(&*app.store)?;
+        app.worker.depends_on(&*app.store)?;
+        Ok(app)
+    }
+}
+
+impl Component for App {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        "app".into()
+    }
+    fn children(&self) -> Children<'_> {
+        children![self.store, self.server, self.worker]
+    }
+}

@@ -1,0 +1,63 @@
+//! The service example's components, end to end: up, answering over TCP, down.
+
+mod common;
+
+#[path = "../examples/service/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::time::Duration;
+
+use asynchronously::lifecycle::{Component, ComponentExt, LifecycleError};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+
+use app::{App, Config};
+use common::until;
+
+async fn ask(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+each_runtime! {
+    async fn the_service_comes_up_answers_and_goes_down(rt, clock) {
+        let app = App::new(Config::default(), &rt).unwrap();
+        app.init().await.unwrap();
+        let addr = app.server.addr().expect("the server listens once it is up");
+        assert_eq!(ask(addr, "greeting\n").await, "hello from asynchronously\n");
+        assert_eq!(ask(addr, "nothing\n").await, "no key `nothing`\n");
+        let http = ask(addr, "GET /greeting HTTP/1.1\r\n\r\n").await;
+        assert!(http.starts_with("HTTP/1.1 200 OK\r\n"), "{http}");
+        assert!(http.ends_with("\r\n\r\nhello from asynchronously"), "{http}");
+        assert!(ask(addr, "GET /missing HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404 Not Found"));
+
+        // The worker works on the runtime's clock.
+        common::sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(500));
+        until(|| app.store.get("jobs").as_deref() == Some("1")).await;
+
+        app.deinit().await.unwrap();
+        // Down in reverse: the store closed after the server and the worker stopped.
+        assert!(app.store.get("greeting").is_none());
+        until(|| rt.live_tasks() == 0).await; // no task left behind
+        assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    }
+}
+
+each_runtime! {
+    /// `--fail-init server`: init fails naming the server; the store, which came up, is rolled
+    /// back by run_until.
+    async fn a_failing_server_rolls_back_the_store(rt, _clock) {
+        let config = Config { fail_init: Some("server".into()), ..Config::default() };
+        let app = App::new(config, &rt).unwrap();
+        let error = asynchronously::lifecycle::run_until(&app, std::future::pending()).await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::Failed { component, .. } if component == "server"), "{error:?}");
+        assert!(app.store.lifecycle().deinit_phase().finished().is_set());
+        assert!(app.store.get("greeting").is_none(), "the store was closed");
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
