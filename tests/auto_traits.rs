@@ -53,6 +53,33 @@ fn thread_pool_adapter() {
 }
 
 #[test]
+fn lifecycle_types() {
+    use asynchronously::lifecycle::{Children, Lifecycle, LifecycleError, Phase, PhaseKind};
+    send_sync_unpin::<Lifecycle>();
+    send_sync_unpin::<Phase>();
+    send_sync_unpin::<PhaseKind>();
+    send_sync_unpin::<LifecycleError>();
+    send_sync_unpin::<Children<'static>>();
+}
+
+/// The lifecycle's futures are `Send`, so a tree can be brought up from a spawned task.
+#[test]
+fn lifecycle_futures_are_send() {
+    use asynchronously::lifecycle::{Component, ComponentExt, Lifecycle, run_until};
+    struct Leaf(Lifecycle);
+    impl Component for Leaf {
+        fn lifecycle(&self) -> &Lifecycle {
+            &self.0
+        }
+    }
+    fn send<T: Send>(_: T) {}
+    let leaf = Leaf(Lifecycle::new());
+    send(leaf.init());
+    send(leaf.deinit());
+    send(run_until(&leaf, std::future::ready(())));
+}
+
+#[test]
 fn runtime_futures_are_send_and_static() {
     fn send_static<T: Send + 'static>(_: T) {}
     let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
