@@ -158,7 +158,11 @@ mod cfg;
 
 mod event;
 mod gather;
+mod guard;
+mod job;
 pub mod lifecycle;
+mod periodic;
+mod retry;
 pub mod rt;
 
 pub use crate::event::{Event, EventWait};
@@ -167,6 +171,10 @@ pub use crate::gather::{
     await_map_values, complete_all_tasks, strict_gather, strict_gather_spawned,
     wait_for_all_other_tasks,
 };
+pub use crate::guard::{NoopGuard, lock_optional};
+pub use crate::job::{Acall, Call, Job, Value, acall, marker};
+pub use crate::periodic::{MissedTicks, Periodic, PeriodicBuilder, PeriodicError};
+pub use crate::retry::{Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_with};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,0 +1,672 @@
+//! `Periodic`: a job on a fixed period, fixed delay or fixed rate.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::FutureExt;
+use futures::future::{Either, select};
+
+use crate::Event;
+use crate::job::Job;
+use crate::rt::{BoxFuture, JoinHandle, PanicPayload, Runtime, Timer};
+
+/// Why a [`Periodic`] could not be built.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::{Periodic, PeriodicError};
+///
+/// let error = Periodic::builder(|| {}, Duration::ZERO).build().unwrap_err();
+/// assert!(matches!(error, PeriodicError::ZeroPeriod { .. }));
+/// assert_eq!(error.to_string(), "periodic job `periodic` has a zero period");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeriodicError {
+    /// A period of zero would run the job in a busy loop.
+    #[error("periodic job `{name}` has a zero period")]
+    ZeroPeriod {
+        /// The job's name.
+        name: String,
+    },
+}
+
+/// What a fixed-rate [`Periodic`] does when a run starts late (a job overran, or the executor
+/// stalled): the same choices as `tokio::time::MissedTickBehavior`.
+///
+/// With a period of 100 ms, runs due at 100, 200, 300, ..., and a first run that takes 250 ms
+/// (so it ends at 350):
+///
+/// | policy | runs start at |
+/// | --- | --- |
+/// | `Burst` | 100, 350, 350, 400, 500, ... (the missed 200 and 300 at once, then on schedule) |
+/// | `Delay` (default) | 100, 350, 450, 550, ... (at once, then the schedule moves) |
+/// | `Skip` | 100, 400, 500, ... (the missed ones dropped, the schedule kept) |
+///
+/// `Delay` is what the Python package does (it shortens the next sleep by the job's duration, to
+/// no less than zero). With fixed delay (the default) there is nothing to miss: the next run is
+/// always one period after the previous one finished.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::{MissedTicks, Periodic};
+///
+/// let periodic = Periodic::builder(|| {}, Duration::from_millis(100))
+///     .fixed_rate(true)
+///     .missed_ticks(MissedTicks::Skip)
+///     .build()
+///     .unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MissedTicks {
+    /// Run every missed tick at once, then go on with the original schedule.
+    Burst,
+    /// Run at once, then schedule from this run: the schedule shifts by the delay.
+    #[default]
+    Delay,
+    /// Drop the missed ticks and run at the next tick of the original schedule.
+    Skip,
+}
+
+/// Builds a [`Periodic`]: see [`Periodic::builder`].
+///
+/// # Defaults
+///
+/// | setting | default |
+/// | --- | --- |
+/// | first run | one period after start |
+/// | [`fixed_rate`](PeriodicBuilder::fixed_rate) | `false`: fixed delay, a period between one run's end and the next's start |
+/// | [`missed_ticks`](PeriodicBuilder::missed_ticks) | [`MissedTicks::Delay`] (fixed rate only) |
+/// | [`runtime`](PeriodicBuilder::runtime) | [`default_runtime()`](crate::rt::default_runtime) |
+/// | [`name`](PeriodicBuilder::name) | `"periodic"` |
+#[must_use = "a PeriodicBuilder does nothing until .build() or .start()"]
+pub struct PeriodicBuilder {
+    job: Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>,
+    period: Duration,
+    first_at: Option<SystemTime>,
+    fixed_rate: bool,
+    missed_ticks: MissedTicks,
+    runtime: Option<Runtime>,
+    name: String,
+}
+
+impl PeriodicBuilder {
+    /// Runs the job first at `at` (wall-clock time), then on its period. A moment in the past
+    /// logs a warning and runs the job at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use asynchronously::Periodic;
+    ///
+    /// let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+    /// let report = Periodic::builder(|| {}, Duration::from_secs(3600)).first_at(in_a_minute).build();
+    /// ```
+    pub fn first_at(mut self, at: SystemTime) -> Self {
+        self.first_at = Some(at);
+        self
+    }
+
+    /// With `true`, keeps `period` between the *starts* of runs (deadlines are computed from the
+    /// first run, so no drift accumulates); Python's `decrease_sleep_time_by_evaluation_time`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let ticker = Periodic::builder(|| {}, Duration::from_secs(1)).fixed_rate(true).build();
+    /// ```
+    pub fn fixed_rate(mut self, yes: bool) -> Self {
+        self.fixed_rate = yes;
+        self
+    }
+
+    /// What a fixed-rate job does about runs that start late; see [`MissedTicks`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::{MissedTicks, Periodic};
+    ///
+    /// let ticker = Periodic::builder(|| {}, Duration::from_secs(1))
+    ///     .fixed_rate(true)
+    ///     .missed_ticks(MissedTicks::Burst)
+    ///     .build();
+    /// ```
+    pub fn missed_ticks(mut self, policy: MissedTicks) -> Self {
+        self.missed_ticks = policy;
+        self
+    }
+
+    /// Runs the loop, and sleeps, on `rt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    /// use asynchronously::rt::{ManualClock, Runtime};
+    ///
+    /// let rt = Runtime::with_timer(|task| { std::thread::spawn(move || futures::executor::block_on(task)); }, ManualClock::new());
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).runtime(&rt).build();
+    /// ```
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
+        self
+    }
+
+    /// The name used in logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let health = Periodic::builder(|| {}, Duration::from_secs(1)).name("health").build().unwrap();
+    /// assert_eq!(health.name(), "health");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A periodic job that is not running yet (Python's `is_active=False`); call
+    /// [`Periodic::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).build().unwrap();
+    /// assert!(!periodic.is_active());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PeriodicError::ZeroPeriod`] for a zero period.
+    pub fn build(self) -> Result<Periodic, PeriodicError> {
+        if self.period.is_zero() {
+            return Err(PeriodicError::ZeroPeriod { name: self.name });
+        }
+        let rt = self.runtime.unwrap_or_else(crate::rt::default_runtime);
+        Ok(Periodic {
+            shared: Arc::new(Shared {
+                name: self.name,
+                active: AtomicBool::new(false),
+                stopping: Event::new(),
+                ended: Event::new(),
+                state: Mutex::new(State {
+                    job: Some(self.job),
+                    task: None,
+                }),
+                schedule: Schedule {
+                    period: self.period,
+                    first_at: self.first_at,
+                    fixed_rate: self.fixed_rate,
+                    missed_ticks: self.missed_ticks,
+                },
+                rt,
+            }),
+            detached: false,
+        })
+    }
+
+    /// A periodic job that is running: Python's default, `is_active=True`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| println!("i'm ok"), Duration::from_secs(60)).start().unwrap();
+    /// assert!(periodic.is_active());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PeriodicError::ZeroPeriod`] for a zero period.
+    pub fn start(self) -> Result<Periodic, PeriodicError> {
+        let periodic = self.build()?;
+        periodic.start();
+        Ok(periodic)
+    }
+}
+
+impl fmt::Debug for PeriodicBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeriodicBuilder")
+            .field("name", &self.name)
+            .field("period", &self.period)
+            .field("first_at", &self.first_at)
+            .field("fixed_rate", &self.fixed_rate)
+            .field("missed_ticks", &self.missed_ticks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a sync or async job on a fixed period: Python's `Periodic`.
+///
+/// Without [`first_at`](PeriodicBuilder::first_at) the first run is one period after
+/// [`start`](Periodic::start). By default the period is a fixed *delay* (from one run's end to
+/// the next's start); [`fixed_rate(true)`](PeriodicBuilder::fixed_rate) keeps it between starts.
+/// A job that returns `Err` or panics is logged at error level and the loop goes on.
+///
+/// The handle owns the loop: dropping it cancels the loop (and a run in progress); call
+/// [`detach`](Periodic::detach) to let it run on its own. [`stop`](Periodic::stop) ends it
+/// gracefully, waking it at once if it sleeps and letting a running job finish.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use asynchronously::Periodic;
+/// use asynchronously::rt::{ManualClock, Runtime};
+///
+/// let clock = ManualClock::new();
+/// let rt = Runtime::with_timer(|task| { std::thread::spawn(move || futures::executor::block_on(task)); }, clock.clone());
+/// let runs = Arc::new(AtomicU32::new(0));
+/// let periodic = Periodic::builder({ let runs = runs.clone(); move || { runs.fetch_add(1, Ordering::SeqCst); } }, Duration::from_millis(100))
+///     .runtime(&rt)
+///     .start()
+///     .unwrap();
+/// for _ in 0..3 {
+///     while clock.sleepers() == 0 { std::thread::yield_now(); } // the loop sleeps
+///     clock.advance(Duration::from_millis(100));
+///     # let before = clock.elapsed();
+///     # while runs.load(Ordering::SeqCst) < (before.as_millis() / 100) as u32 { std::thread::yield_now(); }
+/// }
+/// periodic.stop().await;
+/// assert_eq!(runs.load(Ordering::SeqCst), 3);
+/// # });
+/// ```
+#[must_use = "dropping a Periodic cancels its loop; call .detach() to let it run"]
+pub struct Periodic {
+    shared: Arc<Shared>,
+    detached: bool,
+}
+
+struct Shared {
+    name: String,
+    active: AtomicBool,
+    /// Set by `deactivate`: wakes a sleeping loop.
+    stopping: Event,
+    /// Set when the loop has ended, however it ended.
+    ended: Event,
+    state: Mutex<State>,
+    schedule: Schedule,
+    rt: Runtime,
+}
+
+struct State {
+    /// Taken by `start`.
+    job: Option<Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy)]
+struct Schedule {
+    period: Duration,
+    first_at: Option<SystemTime>,
+    fixed_rate: bool,
+    missed_ticks: MissedTicks,
+}
+
+impl Periodic {
+    /// A builder for `job` every `period`; see [`PeriodicBuilder`] for the settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| async { /* refresh a cache */ }, Duration::from_secs(30))
+    ///     .name("cache refresh")
+    ///     .start()
+    ///     .unwrap();
+    /// ```
+    pub fn builder<M>(job: impl Job<M>, period: Duration) -> PeriodicBuilder {
+        let mut job = job;
+        PeriodicBuilder {
+            job: Box::new(move || job.call()),
+            period,
+            first_at: None,
+            fixed_rate: false,
+            missed_ticks: MissedTicks::default(),
+            runtime: None,
+            name: "periodic".to_owned(),
+        }
+    }
+
+    /// Starts the loop. A second call (also after [`stop`](Periodic::stop)) logs a warning and
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).build().unwrap();
+    /// periodic.start();
+    /// assert!(periodic.is_active());
+    /// ```
+    pub fn start(&self) {
+        let shared = &self.shared;
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(job) = state.job.take() else {
+            log::warn!("periodic `{}` was already started", shared.name);
+            return;
+        };
+        shared.active.store(true, Ordering::SeqCst);
+        log::info!(
+            "periodic `{}` started: every {:?}{}",
+            shared.name,
+            shared.schedule.period,
+            if shared.schedule.fixed_rate {
+                ", fixed rate"
+            } else {
+                ""
+            }
+        );
+        state.task = Some(shared.rt.spawn(run_loop(shared.clone(), job)));
+    }
+
+    /// Whether the loop is running and has not been asked to stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).start().unwrap();
+    /// assert!(periodic.is_active());
+    /// periodic.deactivate();
+    /// assert!(!periodic.is_active());
+    /// ```
+    pub fn is_active(&self) -> bool {
+        self.shared.active.load(Ordering::SeqCst)
+    }
+
+    /// Asks the loop to end: a sleeping loop wakes at once, a running job finishes first. Python's
+    /// `is_active = False`. Returns at once; [`stop`](Periodic::stop) also waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(86_400)).start().unwrap();
+    /// periodic.deactivate();
+    /// futures::executor::block_on(periodic.join()); // ends at once, not in a day
+    /// ```
+    pub fn deactivate(&self) {
+        self.shared.active.store(false, Ordering::SeqCst);
+        self.shared.stopping.set();
+    }
+
+    /// Deactivates the loop and waits until it has ended. Does nothing if it never started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(86_400)).start().unwrap();
+    /// periodic.stop().await; // wakes the day-long sleep at once
+    /// assert!(periodic.is_finished());
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops waiting; the loop still ends.
+    pub async fn stop(&self) {
+        let started = self.has_started();
+        self.deactivate();
+        if started {
+            self.shared.ended.wait().await;
+            log::warn!("periodic `{}` stopped", self.shared.name);
+        }
+    }
+
+    /// Waits until the loop has ended (after [`deactivate`](Periodic::deactivate) or
+    /// [`stop`](Periodic::stop)); Python's `await periodic.future`. Returns at once if it never
+    /// started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).start().unwrap();
+    /// periodic.deactivate();
+    /// periodic.join().await;
+    /// # });
+    /// ```
+    pub async fn join(&self) {
+        if self.has_started() {
+            self.shared.ended.wait().await;
+        }
+    }
+
+    /// Whether the loop has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).build().unwrap();
+    /// assert!(!periodic.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.shared.ended.is_set()
+    }
+
+    /// The name used in logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).build().unwrap();
+    /// assert_eq!(periodic.name(), "periodic");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Lets the loop run on after this handle is dropped; it ends only with the process or its
+    /// executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// Periodic::builder(|| {}, Duration::from_secs(60)).start().unwrap().detach();
+    /// ```
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+
+    fn has_started(&self) -> bool {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .job
+            .is_none()
+    }
+}
+
+impl Drop for Periodic {
+    fn drop(&mut self) {
+        let task = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .task
+            .take();
+        match task {
+            Some(task) if self.detached => task.detach(),
+            // Dropping the handle cancels the loop.
+            task => drop(task),
+        }
+    }
+}
+
+impl fmt::Debug for Periodic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Periodic")
+            .field("name", &self.shared.name)
+            .field("is_active", &self.is_active())
+            .field("is_finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets `ended` however the loop ends: returned, or cancelled with its handle.
+struct Ended(Arc<Shared>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.active.store(false, Ordering::SeqCst);
+        self.0.ended.set();
+    }
+}
+
+async fn run_loop(
+    shared: Arc<Shared>,
+    mut job: Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>,
+) {
+    let ended = Ended(shared);
+    let shared = &*ended.0;
+    let timer = shared.rt.timer();
+    let Schedule { period, .. } = shared.schedule;
+    // `None`: never (a deadline past what `Instant` can hold).
+    let mut deadline = first_deadline(shared, timer);
+    loop {
+        if !shared.active.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(due) = deadline else {
+            shared.stopping.wait().await;
+            break;
+        };
+        let wait = due.saturating_duration_since(timer.now());
+        if !wait.is_zero() {
+            let sleep = shared.rt.sleep(wait);
+            if let Either::Right(_) = select(Box::pin(sleep), shared.stopping.wait()).await {
+                break;
+            }
+        }
+        if !shared.active.load(Ordering::SeqCst) {
+            break;
+        }
+        let started = timer.now();
+        match AssertUnwindSafe(job()).catch_unwind().await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => log::error!("periodic `{}` job raised: {error}", shared.name),
+            Err(panic) => log::error!(
+                "periodic `{}` job raised a panic: {}",
+                shared.name,
+                PanicPayload::new(panic)
+            ),
+        }
+        let ended_at = timer.now();
+        deadline = if shared.schedule.fixed_rate {
+            // The run was due at `due` and started at `started`.
+            next_fixed_rate(
+                due.min(started),
+                started,
+                ended_at,
+                period,
+                shared.schedule.missed_ticks,
+            )
+        } else {
+            ended_at.checked_add(period)
+        };
+    }
+}
+
+fn first_deadline(shared: &Shared, timer: &dyn Timer) -> Option<Instant> {
+    let now = timer.now();
+    match shared.schedule.first_at {
+        None => now.checked_add(shared.schedule.period),
+        Some(at) => match at.duration_since(timer.system_now()) {
+            Ok(ahead) => now.checked_add(ahead),
+            Err(past) => {
+                log::warn!(
+                    "periodic `{}`: first_at is {:?} in the past; running at once",
+                    shared.name,
+                    past.duration()
+                );
+                Some(now)
+            }
+        },
+    }
+}
+
+/// The next deadline of a fixed-rate loop whose run was due at `due`, started at `started` and
+/// ended at `ended`.
+fn next_fixed_rate(
+    due: Instant,
+    started: Instant,
+    ended: Instant,
+    period: Duration,
+    policy: MissedTicks,
+) -> Option<Instant> {
+    // A run that started late under `Delay` moves the schedule to its own start.
+    let base = match policy {
+        MissedTicks::Delay if started > due => started,
+        _ => due,
+    };
+    let next = base.checked_add(period)?;
+    if next >= ended {
+        return Some(next);
+    }
+    // The next tick was missed while the job ran.
+    match policy {
+        MissedTicks::Burst => Some(next),
+        MissedTicks::Delay => Some(ended),
+        MissedTicks::Skip => {
+            // The first tick of the schedule at or after `ended`.
+            let behind = ended.duration_since(base).as_nanos();
+            let periods = behind.div_ceil(period.as_nanos());
+            let offset = period.checked_mul(u32::try_from(periods).ok()?)?;
+            base.checked_add(offset)
+        }
+    }
+}

@@ -1,0 +1,896 @@
+//! `retry`: retry an async operation on chosen errors, with a limit and a sleep.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::future::{Either, select};
+
+use crate::rt::Runtime;
+
+/// The error a retry's attempt gives when it takes longer than
+/// [`attempt_timeout`](Retry::attempt_timeout); turned into the operation's error type with
+/// `E::from`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::AttemptTimedOut;
+///
+/// let error = AttemptTimedOut { after: Duration::from_secs(2) };
+/// assert_eq!(error.to_string(), "attempt timed out after 2s");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("attempt timed out after {after:?}")]
+#[non_exhaustive]
+pub struct AttemptTimedOut {
+    /// The attempt timeout.
+    pub after: Duration,
+}
+
+/// What [`notify`](Retry::notify) is told about the retry that is about to happen.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::retry;
+///
+/// let mut calls = 0;
+/// let mut seen = Vec::new();
+/// let result = retry(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
+///     .sleep(Duration::ZERO)
+///     .notify(|error, attempt| seen.push((*error, attempt.retry, attempt.sleep)))
+///     .await;
+/// assert_eq!(result, Ok(3));
+/// assert_eq!(seen, [("busy", 1, Duration::ZERO), ("busy", 2, Duration::ZERO)]);
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// Which retry this is, from 1 (the first retry is the second call).
+    pub retry: usize,
+    /// The limit of retries, `None` for unlimited.
+    pub limit: Option<usize>,
+    /// How long the retry sleeps before it calls again.
+    pub sleep: Duration,
+}
+
+/// How long to sleep before each retry.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::Backoff;
+///
+/// let backoff = Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(1));
+/// assert_eq!(backoff.delay(1), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(2), Duration::from_millis(200));
+/// assert_eq!(backoff.delay(5), Duration::from_secs(1)); // 1.6 s, capped
+/// assert_eq!(Backoff::fixed(Duration::from_secs(5)).delay(9), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    initial: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: bool,
+}
+
+impl Backoff {
+    /// The same sleep before every retry (the default, 5 s, is Python's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// assert_eq!(Backoff::fixed(Duration::from_secs(2)).delay(3), Duration::from_secs(2));
+    /// ```
+    pub fn fixed(sleep: Duration) -> Self {
+        Self {
+            initial: sleep,
+            factor: 1.0,
+            max: Duration::MAX,
+            jitter: false,
+        }
+    }
+
+    /// `initial` before the first retry, doubling each time (see [`factor`](Backoff::factor)),
+    /// without a cap unless [`max`](Backoff::max) sets one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(10));
+    /// assert_eq!(backoff.delay(4), Duration::from_millis(80));
+    /// ```
+    pub fn exponential(initial: Duration) -> Self {
+        Self {
+            factor: 2.0,
+            ..Self::fixed(initial)
+        }
+    }
+
+    /// The growth factor of an exponential backoff (2 by default). A factor below 1 is taken as 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(10)).factor(3.0);
+    /// assert_eq!(backoff.delay(3), Duration::from_millis(90));
+    /// ```
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = if factor.is_finite() && factor >= 1.0 {
+            factor
+        } else {
+            1.0
+        };
+        self
+    }
+
+    /// The longest sleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(30));
+    /// assert_eq!(backoff.delay(100), Duration::from_secs(30));
+    /// ```
+    pub fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Sleeps a random time between zero and the computed delay ("full jitter"), so that many
+    /// clients that failed together do not retry together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(100)).jitter();
+    /// assert!(backoff.sleep_for(1) <= Duration::from_millis(100));
+    /// ```
+    pub fn jitter(mut self) -> Self {
+        self.jitter = true;
+        self
+    }
+
+    /// The delay before retry number `retry` (from 1), before jitter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// assert_eq!(Backoff::exponential(Duration::from_secs(1)).delay(1), Duration::from_secs(1));
+    /// assert_eq!(Backoff::exponential(Duration::from_secs(1)).delay(1_000), Duration::MAX); // no overflow
+    /// ```
+    pub fn delay(&self, retry: usize) -> Duration {
+        let exponent = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
+        let scaled = self.initial.as_secs_f64() * self.factor.powi(exponent);
+        let delay = if self.factor == 1.0 {
+            self.initial
+        } else {
+            Duration::try_from_secs_f64(scaled).unwrap_or(Duration::MAX)
+        };
+        delay.min(self.max)
+    }
+
+    /// The sleep before retry number `retry`: [`delay`](Backoff::delay), with jitter if set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Backoff;
+    ///
+    /// assert_eq!(Backoff::fixed(Duration::from_secs(1)).sleep_for(1), Duration::from_secs(1));
+    /// ```
+    pub fn sleep_for(&self, retry: usize) -> Duration {
+        let delay = self.delay(retry);
+        if !self.jitter || delay.is_zero() {
+            return delay;
+        }
+        delay.mul_f64(random_fraction())
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::fixed(Duration::from_secs(5))
+    }
+}
+
+/// A uniform fraction in [0, 1], from a per-thread xorshift seeded by std's random hasher keys.
+fn random_fraction() -> f64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(0_u64) | 1);
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> 11) as f64 / (1_u64 << 53) as f64
+    })
+}
+
+/// The reusable settings of a retry: everything but the operation and its error-specific parts
+/// ([`when`](Retry::when), [`notify`](Retry::notify), [`attempt_timeout`](Retry::attempt_timeout)).
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::{Backoff, RetryPolicy};
+///
+/// let policy = RetryPolicy::new().attempts_limit(3).backoff(Backoff::fixed(Duration::ZERO));
+/// let mut calls = 0;
+/// let result: Result<(), &str> = policy.run(async || { calls += 1; Err("down") }).await;
+/// assert_eq!(result, Err("down"));
+/// assert_eq!(calls, 4); // the first call and 3 retries
+/// # });
+/// ```
+///
+/// # Defaults
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`attempts_limit`](RetryPolicy::attempts_limit) | `None`: retry forever |
+/// | [`sleep`](RetryPolicy::sleep) / [`backoff`](RetryPolicy::backoff) | a fixed 5 s |
+/// | [`max_elapsed`](RetryPolicy::max_elapsed) | none |
+/// | [`runtime`](RetryPolicy::runtime) | [`default_runtime()`](crate::rt::default_runtime), used only to sleep a non-zero time |
+#[derive(Clone, Default)]
+pub struct RetryPolicy {
+    attempts_limit: Option<usize>,
+    backoff: Backoff,
+    max_elapsed: Option<Duration>,
+    runtime: Option<Runtime>,
+}
+
+impl RetryPolicy {
+    /// The defaults: retry forever, 5 s apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = asynchronously::RetryPolicy::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `n` retries after the first failure, so `n + 1` calls; `0` calls once; `None`
+    /// retries forever. Python's `attempts_limit`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = asynchronously::RetryPolicy::new().attempts_limit(3).attempts_limit(None);
+    /// ```
+    pub fn attempts_limit(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.attempts_limit = n.into();
+        self
+    }
+
+    /// The same sleep before every retry: Python's `sleep_time_sec`. Zero never touches a timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = asynchronously::RetryPolicy::new().sleep(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn sleep(self, sleep: Duration) -> Self {
+        self.backoff(Backoff::fixed(sleep))
+    }
+
+    /// How the sleep grows from retry to retry; see [`Backoff`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::{Backoff, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::new().backoff(Backoff::exponential(Duration::from_millis(50)).jitter());
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Gives up, with the last error, rather than sleep past `limit` after the first call began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let policy = asynchronously::RetryPolicy::new().max_elapsed(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn max_elapsed(mut self, limit: Duration) -> Self {
+        self.max_elapsed = Some(limit);
+        self
+    }
+
+    /// Sleeps (and times out attempts) on `rt`'s timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::{RetryPolicy, rt::{ManualClock, Runtime}};
+    ///
+    /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
+    /// let policy = RetryPolicy::new().runtime(&rt);
+    /// ```
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
+        self
+    }
+
+    /// A [`retry`] of `op` with these settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let policy = asynchronously::RetryPolicy::new().attempts_limit(0);
+    /// assert_eq!(policy.run(async || Err::<(), _>("no")).await, Err("no"));
+    /// # });
+    /// ```
+    pub fn run<F, T, E>(&self, op: F) -> Retry<impl Future<Output = Result<T, E>> + use<F, T, E>, E>
+    where
+        F: AsyncFnMut() -> Result<T, E>,
+    {
+        Retry::new(self.clone(), |config| drive(OpFn(op), config))
+    }
+
+    /// A [`retry_with`] of `op` with these settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let policy = asynchronously::RetryPolicy::new().attempts_limit(2).sleep(std::time::Duration::ZERO);
+    /// let result = policy.run_with(0, |tries| async move { (tries + 1, Err::<(), _>(tries + 1)) }).await;
+    /// assert_eq!(result, Err(3));
+    /// # });
+    /// ```
+    pub fn run_with<C, F, Fut, T, E>(
+        &self,
+        ctx: C,
+        op: F,
+    ) -> Retry<impl Future<Output = Result<T, E>> + use<C, F, Fut, T, E>, E>
+    where
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = (C, Result<T, E>)>,
+    {
+        Retry::new(self.clone(), |config| {
+            drive(OpWith { ctx: Some(ctx), op }, config)
+        })
+    }
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("attempts_limit", &self.attempts_limit)
+            .field("backoff", &self.backoff)
+            .field("max_elapsed", &self.max_elapsed)
+            .finish_non_exhaustive()
+    }
+}
+
+type Predicate<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
+type Notify<E> = Box<dyn FnMut(&E, Attempt) + Send>;
+
+/// Everything a running retry reads: handed over when the retry is first awaited.
+struct Config<E> {
+    policy: RetryPolicy,
+    when: Option<Predicate<E>>,
+    notify: Option<Notify<E>>,
+    attempt_timeout: Option<(Duration, fn(Duration) -> E)>,
+}
+
+type Slot<E> = Arc<Mutex<Option<Config<E>>>>;
+
+/// Retries an async operation: returned by [`retry`], [`retry_with`] and [`RetryPolicy::run`];
+/// set it up with its methods, then `.await` it.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::retry;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Error { Connection, NotFound }
+///
+/// let mut calls = 0;
+/// let duration = retry(async || {
+///     calls += 1;
+///     if calls < 3 { Err(Error::Connection) } else { Ok(42) }
+/// })
+/// .attempts_limit(3)
+/// .sleep(Duration::ZERO)
+/// .when(|error| *error == Error::Connection) // Python's retrying_exceptions
+/// .await;
+/// assert_eq!(duration, Ok(42));
+/// # });
+/// ```
+///
+/// # Defaults
+///
+/// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), nobody is told
+/// ([`notify`](Retry::notify)), attempts have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
+#[must_use = "a Retry does nothing until it is awaited"]
+pub struct Retry<Fut, E> {
+    future: Fut,
+    slot: Slot<E>,
+    config: Config<E>,
+}
+
+impl<Fut, E> Retry<Fut, E> {
+    fn new(policy: RetryPolicy, drive: impl FnOnce(Slot<E>) -> Fut) -> Self {
+        let slot: Slot<E> = Arc::new(Mutex::new(None));
+        Self {
+            future: drive(slot.clone()),
+            slot,
+            config: Config {
+                policy,
+                when: None,
+                notify: None,
+                attempt_timeout: None,
+            },
+        }
+    }
+
+    /// At most `n` retries after the first failure (`n + 1` calls); `0` calls once; `None`
+    /// (the default) retries forever. Python's `attempts_limit`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let mut calls = 0;
+    /// let result = asynchronously::retry(async || { calls += 1; Err::<(), _>("no") })
+    ///     .attempts_limit(3)
+    ///     .sleep(std::time::Duration::ZERO)
+    ///     .await;
+    /// assert_eq!((result, calls), (Err("no"), 4));
+    /// # });
+    /// ```
+    pub fn attempts_limit(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.config.policy.attempts_limit = n.into();
+        self
+    }
+
+    /// The same sleep before every retry (default 5 s): Python's `sleep_time_sec`. A zero sleep
+    /// never touches a timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let result = asynchronously::retry(async || Ok::<_, ()>(1)).sleep(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(result, Ok(1)); // no failure, no sleep
+    /// # });
+    /// ```
+    pub fn sleep(mut self, sleep: Duration) -> Self {
+        self.config.policy.backoff = Backoff::fixed(sleep);
+        self
+    }
+
+    /// Retries only the errors for which `pred` is true; any other is returned at once. Python's
+    /// `retrying_exceptions`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let mut calls = 0;
+    /// let result = asynchronously::retry(async || { calls += 1; Err::<(), _>("fatal") })
+    ///     .when(|error| *error == "transient")
+    ///     .await;
+    /// assert_eq!((result, calls), (Err("fatal"), 1));
+    /// # });
+    /// ```
+    pub fn when(mut self, pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
+        self.config.when = Some(Box::new(pred));
+        self
+    }
+
+    /// How the sleep grows from retry to retry; see [`Backoff`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::{Backoff, retry};
+    ///
+    /// let fetch = retry(async || Ok::<_, ()>(()))
+    ///     .backoff(Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)).jitter());
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.policy.backoff = backoff;
+        self
+    }
+
+    /// Gives up, with the last error, rather than sleep past `limit` after the first call began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::retry;
+    ///
+    /// // A 5 s sleep would end past the 1 s budget: no retry at all.
+    /// let result = retry(async || Err::<(), _>("down")).max_elapsed(Duration::from_secs(1)).await;
+    /// assert_eq!(result, Err("down"));
+    /// # });
+    /// ```
+    pub fn max_elapsed(mut self, limit: Duration) -> Self {
+        self.config.policy.max_elapsed = Some(limit);
+        self
+    }
+
+    /// Calls `f` with the error and the coming retry before each retry sleeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let mut retries = Vec::new();
+    /// let _ = asynchronously::retry(async || Err::<(), _>("no"))
+    ///     .attempts_limit(2)
+    ///     .sleep(std::time::Duration::ZERO)
+    ///     .notify(|_, attempt| retries.push(attempt.retry))
+    ///     .await;
+    /// assert_eq!(retries, [1, 2]);
+    /// # });
+    /// ```
+    pub fn notify(mut self, f: impl FnMut(&E, Attempt) + Send + 'static) -> Self {
+        self.config.notify = Some(Box::new(f));
+        self
+    }
+
+    /// Drops an attempt that takes longer than `limit`; it fails with
+    /// `E::from(AttemptTimedOut { after: limit })`, which is retried like any other error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::{AttemptTimedOut, retry};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum Error { Slow }
+    /// impl From<AttemptTimedOut> for Error {
+    ///     fn from(_: AttemptTimedOut) -> Self { Error::Slow }
+    /// }
+    ///
+    /// let result: Result<(), Error> = retry(async || std::future::pending().await)
+    ///     .attempt_timeout(Duration::from_millis(1))
+    ///     .attempts_limit(0)
+    ///     .await;
+    /// assert_eq!(result, Err(Error::Slow));
+    /// # });
+    /// ```
+    pub fn attempt_timeout(mut self, limit: Duration) -> Self
+    where
+        E: From<AttemptTimedOut>,
+    {
+        self.config.attempt_timeout = Some((limit, |after| E::from(AttemptTimedOut { after })));
+        self
+    }
+
+    /// Sleeps (and times out attempts) on `rt`'s timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::{retry, rt::{ManualClock, Runtime}};
+    ///
+    /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
+    /// let fetch = retry(async || Ok::<_, ()>(())).runtime(&rt);
+    /// ```
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.config.policy.runtime = Some(rt.clone());
+        self
+    }
+}
+
+impl<Fut, T, E> IntoFuture for Retry<Fut, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+    type IntoFuture = Fut;
+
+    fn into_future(self) -> Fut {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(self.config);
+        self.future
+    }
+}
+
+impl<Fut, E> fmt::Debug for Retry<Fut, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("policy", &self.config.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Retries `op` until it succeeds, on every error, forever, 5 s apart, unless set otherwise:
+/// Python's `@retry`.
+///
+/// `op` is an async closure (or any `FnMut` returning a future): it may borrow its caller's
+/// state, mutably too, which `backon` cannot do (backon#49). The final error is returned
+/// unchanged. Each retry is logged at error level as `Retry: K/N` (`K` from 1, `N` the limit or
+/// `inf`).
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::retry;
+///
+/// struct Connector { calls: u32 }
+/// impl Connector {
+///     async fn get_video_duration(&mut self, id: &str) -> Result<u32, std::io::Error> {
+///         self.calls += 1;
+///         if self.calls < 2 { Err(std::io::ErrorKind::ConnectionRefused.into()) } else { Ok(id.len() as u32) }
+///     }
+/// }
+///
+/// let mut connector = Connector { calls: 0 };
+/// let duration = retry(async || connector.get_video_duration("12345").await)
+///     .attempts_limit(3)
+///     .sleep(Duration::ZERO)
+///     .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
+///     .await?;
+/// assert_eq!(duration, 5);
+/// assert_eq!(connector.calls, 2); // the borrow ended with the retry
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// The last error of `op`, unchanged: when the limit is spent, when [`when`](Retry::when) says
+/// no, or when [`max_elapsed`](Retry::max_elapsed) would be passed.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels the attempt or the sleep in progress at once.
+///
+/// # Caveats
+///
+/// The retry future is `Send` when the closure's futures are. A closure that borrows its
+/// captures *mutably* from outside (as above) makes the compiler unable to prove `Send` for every
+/// borrow it lends (a known limitation of async closures on rustc 1.95), so such a retry cannot be
+/// moved into `tokio::spawn`; use [`retry_with`], which passes the state in and out by value and
+/// is `Send`, or an `async move` closure that owns its state.
+pub fn retry<F, T, E>(op: F) -> Retry<impl Future<Output = Result<T, E>> + use<F, T, E>, E>
+where
+    F: AsyncFnMut() -> Result<T, E>,
+{
+    RetryPolicy::new().run(op)
+}
+
+/// Retries an operation that takes a context by value and gives it back with its result, so that
+/// it can use the caller's state (even `&mut` state) and still be `Send`.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::retry_with;
+///
+/// struct Client { calls: u32 }
+/// impl Client {
+///     async fn fetch(&mut self) -> Result<u32, &'static str> {
+///         self.calls += 1;
+///         if self.calls < 3 { Err("busy") } else { Ok(7) }
+///     }
+/// }
+///
+/// let mut client = Client { calls: 0 };
+/// let answer = retry_with(&mut client, |client| async move {
+///     let result = client.fetch().await;
+///     (client, result)
+/// })
+/// .sleep(Duration::ZERO)
+/// .await;
+/// assert_eq!(answer, Ok(7));
+/// assert_eq!(client.calls, 3);
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As [`retry`]'s.
+///
+/// # Caveats
+///
+/// An attempt dropped by [`attempt_timeout`](Retry::attempt_timeout) takes the context with it,
+/// so nothing is left to retry with: the retry ends with the timeout error.
+pub fn retry_with<C, F, Fut, T, E>(
+    ctx: C,
+    op: F,
+) -> Retry<impl Future<Output = Result<T, E>> + use<C, F, Fut, T, E>, E>
+where
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = (C, Result<T, E>)>,
+{
+    RetryPolicy::new().run_with(ctx, op)
+}
+
+/// One attempt of an operation, in either form.
+trait Operation<T, E> {
+    /// `None` when the operation cannot be called again (its context was lost).
+    async fn attempt(&mut self) -> Option<Result<T, E>>;
+}
+
+struct OpFn<F>(F);
+
+impl<F, T, E> Operation<T, E> for OpFn<F>
+where
+    F: AsyncFnMut() -> Result<T, E>,
+{
+    async fn attempt(&mut self) -> Option<Result<T, E>> {
+        Some((self.0)().await)
+    }
+}
+
+struct OpWith<C, F> {
+    ctx: Option<C>,
+    op: F,
+}
+
+impl<C, F, Fut, T, E> Operation<T, E> for OpWith<C, F>
+where
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = (C, Result<T, E>)>,
+{
+    async fn attempt(&mut self) -> Option<Result<T, E>> {
+        let ctx = self.ctx.take()?;
+        let (ctx, result) = (self.op)(ctx).await;
+        self.ctx = Some(ctx);
+        Some(result)
+    }
+}
+
+/// Zero-sleep retries yield to the executor this often, so that an operation that fails at once
+/// forever cannot starve the other tasks of its thread.
+const YIELD_EVERY: usize = 32;
+
+async fn drive<T, E>(mut op: impl Operation<T, E>, slot: Slot<E>) -> Result<T, E> {
+    let Config {
+        policy,
+        when,
+        mut notify,
+        attempt_timeout,
+    } = slot
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .expect("a Retry hands over its settings when it is awaited");
+    // The runtime is looked up only if something needs a clock.
+    let needs_clock = attempt_timeout.is_some() || policy.max_elapsed.is_some();
+    let rt = needs_clock.then(|| {
+        policy
+            .runtime
+            .clone()
+            .unwrap_or_else(crate::rt::default_runtime)
+    });
+    let started: Option<Instant> = rt.as_ref().map(|rt| rt.timer().now());
+    let limit = policy.attempts_limit;
+    let mut retries = 0_usize;
+    loop {
+        let outcome = match attempt_timeout {
+            None => op.attempt().await,
+            Some((after, timed_out)) => {
+                let rt = rt.as_ref().expect("a clock for the attempt timeout");
+                let attempt = pin!(op.attempt());
+                match select(attempt, rt.sleep(after)).await {
+                    Either::Left((outcome, _)) => outcome,
+                    Either::Right(((), _)) => Some(Err(timed_out(after))),
+                }
+            }
+        };
+        let error = match outcome {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(error)) => error,
+            // `retry_with` lost its context to a timed-out attempt: nothing to call again with.
+            None => {
+                let (after, timed_out) = attempt_timeout.expect("only a timeout loses the context");
+                return Err(timed_out(after));
+            }
+        };
+        if limit.is_some_and(|limit| retries >= limit)
+            || when.as_ref().is_some_and(|when| !when(&error))
+        {
+            return Err(error);
+        }
+        retries += 1;
+        let sleep = policy.backoff.sleep_for(retries);
+        if let (Some(max), Some(started), Some(rt)) = (policy.max_elapsed, started, &rt) {
+            let elapsed = rt.timer().now().saturating_duration_since(started);
+            if elapsed.saturating_add(sleep) > max {
+                return Err(error);
+            }
+        }
+        match limit {
+            Some(limit) => log::error!("Retry: {retries}/{limit}"),
+            None => log::error!("Retry: {retries}/inf"),
+        }
+        if let Some(notify) = notify.as_mut() {
+            notify(
+                &error,
+                Attempt {
+                    retry: retries,
+                    limit,
+                    sleep,
+                },
+            );
+        }
+        drop(error);
+        if sleep.is_zero() {
+            if retries % YIELD_EVERY == 0 {
+                yield_now().await;
+            }
+        } else {
+            let rt = match &rt {
+                Some(rt) => rt.clone(),
+                None => policy
+                    .runtime
+                    .clone()
+                    .unwrap_or_else(crate::rt::default_runtime),
+            };
+            rt.sleep(sleep).await;
+        }
+    }
+}
+
+/// Yields to the executor once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
