@@ -596,7 +596,12 @@ async fn run_loop(
             break;
         }
         let started = timer.now();
-        match AssertUnwindSafe(job()).catch_unwind().await {
+        // A sync job runs inside `job()` itself, an async one in its future: catch both.
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
+            Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        match outcome {
             Ok(Ok(())) => {}
             Ok(Err(error)) => log::error!("periodic `{}` job raised: {error}", shared.name),
             Err(panic) => log::error!(

@@ -87,3 +87,48 @@ fn runtime_futures_are_send_and_static() {
     send_static(rt.wait_for_all_other_tasks());
     send_static(asynchronously::wait_for_all_other_tasks());
 }
+
+/// Periodic, retry and acall: handles and futures that services move between tasks.
+#[test]
+fn periodic_retry_acall_and_guards() {
+    use asynchronously::{
+        Attempt, AttemptTimedOut, Backoff, MissedTicks, NoopGuard, Periodic, PeriodicBuilder,
+        PeriodicError, RetryPolicy, Value, acall, retry, retry_with,
+    };
+    use std::time::Duration;
+    send_sync_unpin::<Periodic>();
+    send_unpin::<PeriodicBuilder>();
+    send_sync_unpin::<PeriodicError>();
+    send_sync_unpin::<MissedTicks>();
+    send_sync_unpin::<RetryPolicy>();
+    send_sync_unpin::<Backoff>();
+    send_sync_unpin::<Attempt>();
+    send_sync_unpin::<AttemptTimedOut>();
+    send_sync_unpin::<NoopGuard>();
+
+    fn send<T: Send>(_: T) {}
+    // A retry whose closure owns its state is Send: it can go into tokio::spawn.
+    let client = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let owned = retry(async move || {
+        client.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(())
+    })
+    .sleep(Duration::ZERO);
+    send(std::future::IntoFuture::into_future(owned));
+    let plain = retry(|| async { Ok::<u8, String>(1) }).attempts_limit(2);
+    send(std::future::IntoFuture::into_future(plain));
+    // retry_with over `&mut` state is Send too.
+    let mut state = 0_u32;
+    let with = retry_with(&mut state, |s| async move {
+        *s += 1;
+        (s, Ok::<_, String>(()))
+    });
+    send(std::future::IntoFuture::into_future(with));
+    send(acall(async { 1 }));
+    send(acall(Value(1)));
+    let periodic = Periodic::builder(|| {}, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    send(periodic.stop());
+    send(periodic.join());
+}

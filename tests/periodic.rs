@@ -1,0 +1,372 @@
+//! `Periodic`, on `ManualClock`: run counts and run times are exact.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use asynchronously::rt::{ManualClock, Runtime, Timer};
+use asynchronously::{MissedTicks, Periodic, PeriodicError};
+use common::{sleepers, until};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Start times of the job, in ms of the clock.
+#[derive(Clone, Default)]
+struct Starts(Arc<Mutex<Vec<u128>>>);
+
+impl Starts {
+    fn record(&self, clock: &ManualClock) {
+        self.0.lock().unwrap().push(clock.elapsed().as_millis());
+    }
+    fn get(&self) -> Vec<u128> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Moves the clock `total` forward, `step` at a time, waiting after each step until the loop is
+/// asleep again (exactly `asleep` pending sleeps), as real time would let it.
+async fn run_for(clock: &ManualClock, total: Duration, step: Duration, asleep: usize) {
+    let mut moved = Duration::ZERO;
+    while moved < total {
+        clock.advance(step);
+        moved += step;
+        sleepers(clock, asleep).await;
+    }
+}
+
+/// A job that records its start and then takes `takes(n)` of clock time on its n-th run (from 0).
+fn timed_job(
+    rt: &Runtime,
+    clock: &ManualClock,
+    starts: &Starts,
+    takes: fn(usize) -> Duration,
+) -> impl FnMut() -> asynchronously::rt::BoxFuture<()> + Send + 'static {
+    let (rt, clock, starts) = (rt.clone(), clock.clone(), starts.clone());
+    let mut run = 0;
+    move || {
+        starts.record(&clock);
+        let duration = takes(run);
+        run += 1;
+        let rt = rt.clone();
+        Box::pin(async move {
+            if !duration.is_zero() {
+                rt.sleep(duration).await;
+            }
+        })
+    }
+}
+
+each_runtime! {
+    /// Period 100 ms, 350 ms of time: exactly 3 runs, at 100, 200 and 300.
+    async fn period_100_for_350_runs_three_times(rt, clock) {
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| Duration::ZERO);
+        let periodic = Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        assert!(starts.get().is_empty(), "the first run is a period after start");
+        run_for(&clock, 350 * MS, 10 * MS, 1).await;
+        assert_eq!(starts.get(), [100, 200, 300]);
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// `first_at` now: one run at once, then on the period.
+    async fn first_at_now_runs_at_once(rt, clock) {
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| Duration::ZERO);
+        let periodic = Periodic::builder(job, 100 * MS).first_at(clock.system_now()).runtime(&rt).start().unwrap();
+        until(|| starts.get().len() == 1).await;
+        sleepers(&clock, 1).await;
+        assert_eq!(starts.get(), [0]);
+        run_for(&clock, 100 * MS, 10 * MS, 1).await;
+        assert_eq!(starts.get(), [0, 100]);
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// `first_at` 30 ms ahead: nothing at 10 ms, one run at 30 ms.
+    async fn first_at_ahead_waits_for_it(rt, clock) {
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| Duration::ZERO);
+        let at = clock.system_now() + 30 * MS;
+        let periodic = Periodic::builder(job, 100 * MS).first_at(at).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 10 * MS, 10 * MS, 1).await;
+        assert!(starts.get().is_empty());
+        run_for(&clock, 20 * MS, 10 * MS, 1).await;
+        assert_eq!(starts.get(), [30]);
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// `first_at` in the past: a warning, then a run at once.
+    async fn first_at_in_the_past_warns_and_runs_at_once(rt, clock) {
+        common::logs::capture();
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| Duration::ZERO);
+        let periodic = Periodic::builder(job, 100 * MS)
+            .first_at(clock.system_now() - Duration::from_secs(60))
+            .name("late-starter")
+            .runtime(&rt)
+            .start()
+            .unwrap();
+        until(|| starts.get().len() == 1).await;
+        assert_eq!(starts.get(), [0]);
+        let warnings = common::logs::containing("periodic `late-starter`: first_at is");
+        assert!(warnings.iter().any(|(level, m)| *level == log::Level::Warn && m.contains("60s in the past")), "{warnings:?}");
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// Fixed rate with a 99 ms job keeps starts 100 ms apart; fixed delay drifts by the job.
+    async fn fixed_rate_keeps_starts_a_period_apart(rt, clock) {
+        for (fixed_rate, expected) in [(true, [100, 200, 300, 400]), (false, [100, 299, 498, 697])] {
+            let clock = ManualClock::new();
+            let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
+            let starts = Starts::default();
+            let job = timed_job(&rt, &clock, &starts, |_| 99 * MS);
+            let periodic = Periodic::builder(job, 100 * MS).fixed_rate(fixed_rate).runtime(&rt).start().unwrap();
+            sleepers(&clock, 1).await;
+            run_for(&clock, 700 * MS, MS, 1).await;
+            assert_eq!(starts.get()[..4], expected, "fixed_rate({fixed_rate})");
+            // A run is in progress at 700 ms: stopping lets it finish, so let the clock run.
+            periodic.deactivate();
+            clock.advance(99 * MS);
+            periodic.join().await;
+        }
+        let _ = clock;
+    }
+}
+
+/// A spawner that spawns on `rt`, to build a second runtime with a clock of its own.
+fn spawner_of(rt: &Runtime) -> impl Fn(asynchronously::rt::BoxFuture<()>) + Send + Sync + 'static {
+    let rt = rt.clone();
+    move |task| rt.spawn(task).detach()
+}
+
+each_runtime! {
+    /// After a stall (the first run takes 250 ms of a 100 ms period), each policy gives the run
+    /// times its docs promise.
+    async fn missed_tick_policies_after_a_stall(rt, _clock) {
+        for (policy, expected) in [
+            (MissedTicks::Burst, vec![100, 350, 350, 400, 500, 600]),
+            (MissedTicks::Delay, vec![100, 350, 450, 550]),
+            (MissedTicks::Skip, vec![100, 400, 500, 600]),
+        ] {
+            let clock = ManualClock::new();
+            let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
+            let starts = Starts::default();
+            let job = timed_job(&rt, &clock, &starts, |run| if run == 0 { 250 * MS } else { Duration::ZERO });
+            let periodic = Periodic::builder(job, 100 * MS)
+                .fixed_rate(true)
+                .missed_ticks(policy)
+                .runtime(&rt)
+                .start()
+                .unwrap();
+            sleepers(&clock, 1).await;
+            run_for(&clock, 600 * MS, 10 * MS, 1).await;
+            assert_eq!(starts.get(), expected, "{policy:?}");
+            periodic.stop().await;
+        }
+    }
+}
+
+each_runtime! {
+    /// stop() during a one-day sleep returns at once, without the clock moving.
+    async fn stop_during_a_long_sleep_returns_at_once(rt, clock) {
+        let periodic = Periodic::builder(|| {}, Duration::from_secs(86_400)).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        periodic.stop().await;
+        assert!(periodic.is_finished() && !periodic.is_active());
+        assert_eq!(clock.sleepers(), 0);
+        assert_eq!(clock.elapsed(), Duration::ZERO);
+    }
+}
+
+each_runtime! {
+    /// deactivate() during a run lets the job finish, then the loop ends.
+    async fn deactivate_lets_a_running_job_finish(rt, clock) {
+        let starts = Starts::default();
+        let finished = Arc::new(AtomicU32::new(0));
+        let job = {
+            let (rt, clock, starts, finished) = (rt.clone(), clock.clone(), starts.clone(), finished.clone());
+            move || {
+                starts.record(&clock);
+                let (rt, finished) = (rt.clone(), finished.clone());
+                async move {
+                    rt.sleep(50 * MS).await;
+                    finished.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        };
+        let periodic = Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 100 * MS, 10 * MS, 1).await; // the job is now sleeping 50 ms
+        assert_eq!(starts.get(), [100]);
+        periodic.deactivate();
+        assert!(!periodic.is_finished());
+        clock.advance(50 * MS); // the job's sleep ends; then the loop ends instead of sleeping
+        periodic.join().await;
+        assert_eq!(clock.sleepers(), 0);
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "the running job finished");
+        assert_eq!(starts.get(), [100], "and no other run started");
+    }
+}
+
+each_runtime! {
+    /// A job that errs or panics is logged at error level with "raised", and the loop goes on.
+    ///
+    /// Regression: a *sync* job runs when it is called, before it returns a future; the loop
+    /// caught panics only around that future, so a panicking sync job killed the loop.
+    async fn errors_and_panics_are_logged_and_the_loop_goes_on(rt, clock) {
+        common::logs::capture();
+        let run = Arc::new(AtomicU32::new(0));
+        let job = {
+            let run = run.clone();
+            move || -> Result<(), String> {
+                match run.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err("disk full".into()),
+                    1 => panic!("job exploded"),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let periodic = Periodic::builder(job, 100 * MS).name("flaky-job").runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 300 * MS, 100 * MS, 1).await;
+        assert_eq!(run.load(Ordering::SeqCst), 3, "runs went on after the error and the panic");
+        let errors: Vec<_> = common::logs::containing("periodic `flaky-job` job raised")
+            .into_iter()
+            .filter(|(level, _)| *level == log::Level::Error)
+            .map(|(_, m)| m)
+            .collect();
+        assert!(errors.contains(&"periodic `flaky-job` job raised: disk full".to_owned()), "{errors:?}");
+        assert!(errors.contains(&"periodic `flaky-job` job raised a panic: panicked: job exploded".to_owned()), "{errors:?}");
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// Async jobs returning Result are logged too.
+    async fn async_job_errors_are_logged(rt, clock) {
+        common::logs::capture();
+        let periodic = Periodic::builder(|| async { Err::<(), _>("async failure") }, 100 * MS)
+            .name("async-flaky-job")
+            .runtime(&rt)
+            .start()
+            .unwrap();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 100 * MS, 100 * MS, 1).await;
+        assert!(!common::logs::containing("periodic `async-flaky-job` job raised: async failure").is_empty());
+        periodic.stop().await;
+    }
+}
+
+each_runtime! {
+    /// start() twice warns and does nothing; stop() before start is a no-op; logs say when it
+    /// started (info) and stopped (warning).
+    async fn start_twice_warns_and_stop_before_start_is_a_no_op(rt, clock) {
+        common::logs::capture();
+        let periodic = Periodic::builder(|| {}, 100 * MS).name("twice-started").runtime(&rt).build().unwrap();
+        assert!(!periodic.is_active());
+        periodic.stop().await; // never started: nothing to wait for
+        periodic.join().await;
+        assert!(!periodic.is_finished());
+
+        let periodic = Periodic::builder(|| {}, 100 * MS).name("twice-started").runtime(&rt).build().unwrap();
+        periodic.start();
+        periodic.start();
+        sleepers(&clock, 1).await;
+        assert_eq!(rt.live_tasks(), 1, "one loop");
+        periodic.stop().await;
+        let logs = common::logs::containing("periodic `twice-started`");
+        assert!(logs.iter().any(|(l, m)| *l == log::Level::Info && m.starts_with("periodic `twice-started` started: every 100ms")), "{logs:?}");
+        assert!(logs.iter().any(|(l, m)| *l == log::Level::Warn && m == "periodic `twice-started` was already started"), "{logs:?}");
+        assert!(logs.iter().any(|(l, m)| *l == log::Level::Warn && m == "periodic `twice-started` stopped"), "{logs:?}");
+        periodic.start(); // after stop: still a no-op
+        assert!(!periodic.is_active());
+    }
+}
+
+each_runtime! {
+    /// Dropping the handle cancels the loop (and the job in it); detach keeps it running.
+    async fn drop_cancels_and_detach_keeps_running(rt, clock) {
+        let token = common::DropCounter::new();
+        let job = {
+            let token = token.token();
+            move || { let _ = &token; }
+        };
+        let periodic = Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        drop(periodic);
+        until(|| token.count() == 1 && rt.live_tasks() == 0).await;
+        assert_eq!(clock.sleepers(), 0);
+
+        let runs = Arc::new(AtomicU32::new(0));
+        let job = {
+            let runs = runs.clone();
+            move || { runs.fetch_add(1, Ordering::SeqCst); }
+        };
+        Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap().detach();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 200 * MS, 100 * MS, 1).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "a detached loop runs on");
+    }
+}
+
+each_runtime! {
+    /// Huge periods and far-future first runs neither panic nor overflow; stop still works.
+    async fn huge_periods_and_far_first_runs_do_not_overflow(rt, clock) {
+        let periodic = Periodic::builder(|| {}, Duration::MAX).runtime(&rt).start().unwrap();
+        until(|| clock.sleepers() == 1 || rt.live_tasks() == 1).await;
+        clock.advance(Duration::from_secs(1 << 40));
+        periodic.stop().await;
+
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40); // ~35,000 years ahead
+        let periodic = Periodic::builder(|| {}, 100 * MS).first_at(far).runtime(&rt).start().unwrap();
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        periodic.stop().await;
+        assert!(periodic.is_finished());
+    }
+}
+
+#[test]
+fn a_zero_period_is_an_error() {
+    let error = Periodic::builder(|| {}, Duration::ZERO)
+        .name("busy")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        PeriodicError::ZeroPeriod {
+            name: "busy".into()
+        }
+    );
+    assert_eq!(error.to_string(), "periodic job `busy` has a zero period");
+    assert!(Periodic::builder(|| {}, Duration::ZERO).start().is_err());
+}
+
+#[test]
+fn debug_shows_state() {
+    let rt = Runtime::with_timer(
+        drop::<asynchronously::rt::BoxFuture<()>>,
+        ManualClock::new(),
+    );
+    let periodic = Periodic::builder(|| {}, MS)
+        .name("health")
+        .runtime(&rt)
+        .build()
+        .unwrap();
+    assert_eq!(
+        format!("{periodic:?}"),
+        "Periodic { name: \"health\", is_active: false, is_finished: false, .. }"
+    );
+}
