@@ -365,7 +365,7 @@ impl RetryPolicy {
     where
         F: AsyncFnMut() -> Result<T, E>,
     {
-        Retry::new(self.clone(), |config| drive(OpFn(op), config))
+        Retry::new(self.clone(), |config| drive(op, config))
     }
 
     /// A [`retry_with`] of `op` with these settings.
@@ -388,9 +388,7 @@ impl RetryPolicy {
         F: FnMut(C) -> Fut,
         Fut: Future<Output = (C, Result<T, E>)>,
     {
-        Retry::new(self.clone(), |config| {
-            drive(OpWith { ctx: Some(ctx), op }, config)
-        })
+        Retry::new(self.clone(), |config| drive_with(ctx, op, config))
     }
 }
 
@@ -753,130 +751,163 @@ where
     RetryPolicy::new().run_with(ctx, op)
 }
 
-/// One attempt of an operation, in either form.
-trait Operation<T, E> {
-    /// `None` when the operation cannot be called again (its context was lost).
-    async fn attempt(&mut self) -> Option<Result<T, E>>;
-}
-
-struct OpFn<F>(F);
-
-impl<F, T, E> Operation<T, E> for OpFn<F>
-where
-    F: AsyncFnMut() -> Result<T, E>,
-{
-    async fn attempt(&mut self) -> Option<Result<T, E>> {
-        Some((self.0)().await)
-    }
-}
-
-struct OpWith<C, F> {
-    ctx: Option<C>,
-    op: F,
-}
-
-impl<C, F, Fut, T, E> Operation<T, E> for OpWith<C, F>
-where
-    F: FnMut(C) -> Fut,
-    Fut: Future<Output = (C, Result<T, E>)>,
-{
-    async fn attempt(&mut self) -> Option<Result<T, E>> {
-        let ctx = self.ctx.take()?;
-        let (ctx, result) = (self.op)(ctx).await;
-        self.ctx = Some(ctx);
-        Some(result)
-    }
-}
-
 /// Zero-sleep retries yield to the executor this often, so that an operation that fails at once
 /// forever cannot starve the other tasks of its thread.
 const YIELD_EVERY: usize = 32;
 
-async fn drive<T, E>(mut op: impl Operation<T, E>, slot: Slot<E>) -> Result<T, E> {
-    let Config {
-        policy,
-        when,
-        mut notify,
-        attempt_timeout,
-    } = slot
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .expect("a Retry hands over its settings when it is awaited");
-    // The runtime is looked up only if something needs a clock.
-    let needs_clock = attempt_timeout.is_some() || policy.max_elapsed.is_some();
-    let rt = needs_clock.then(|| {
-        policy
-            .runtime
-            .clone()
-            .unwrap_or_else(crate::rt::default_runtime)
-    });
-    let started: Option<Instant> = rt.as_ref().map(|rt| rt.timer().now());
-    let limit = policy.attempts_limit;
-    let mut retries = 0_usize;
-    loop {
-        let outcome = match attempt_timeout {
-            None => op.attempt().await,
-            Some((after, timed_out)) => {
-                let rt = rt.as_ref().expect("a clock for the attempt timeout");
-                let attempt = pin!(op.attempt());
-                match select(attempt, rt.sleep(after)).await {
-                    Either::Left((outcome, _)) => outcome,
-                    Either::Right(((), _)) => Some(Err(timed_out(after))),
-                }
-            }
+/// The decisions of a running retry, shared by its two loops ([`drive`] and [`drive_with`]).
+///
+/// The loops are two small `async fn`s rather than one generic over "an attempt" (a trait with an
+/// `async fn`, or an `AsyncFnMut` wrapper): either of those keeps rustc from proving the retry
+/// future `Send` / `'static` for some operations (a borrowed `retry_with` context, a
+/// `&'static str` error), which `spawn` needs.
+struct Controller<E> {
+    policy: RetryPolicy,
+    when: Option<Predicate<E>>,
+    notify: Option<Notify<E>>,
+    attempt_timeout: Option<(Duration, fn(Duration) -> E)>,
+    /// Looked up only if something needs a clock (a timeout, `max_elapsed`, a non-zero sleep).
+    rt: Option<Runtime>,
+    started: Option<Instant>,
+    retries: usize,
+}
+
+impl<E> Controller<E> {
+    fn new(slot: &Slot<E>) -> Self {
+        let Config {
+            policy,
+            when,
+            notify,
+            attempt_timeout,
+        } = slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .expect("a Retry hands over its settings when it is awaited");
+        let needs_clock = attempt_timeout.is_some() || policy.max_elapsed.is_some();
+        let rt = needs_clock.then(|| {
+            policy
+                .runtime
+                .clone()
+                .unwrap_or_else(crate::rt::default_runtime)
+        });
+        let started = rt.as_ref().map(|rt| rt.timer().now());
+        Self {
+            policy,
+            when,
+            notify,
+            attempt_timeout,
+            rt,
+            started,
+            retries: 0,
+        }
+    }
+
+    /// Runs one call, under the attempt timeout if there is one (`Err` when it ran out). Takes
+    /// `&mut self`: a `&self` held across the await would need the notifier to be `Sync`.
+    async fn call<O>(&mut self, call: impl Future<Output = O>) -> Result<O, E> {
+        let Some((after, timed_out)) = self.attempt_timeout else {
+            return Ok(call.await);
         };
-        let error = match outcome {
-            Some(Ok(value)) => return Ok(value),
-            Some(Err(error)) => error,
-            // `retry_with` lost its context to a timed-out attempt: nothing to call again with.
-            None => {
-                let (after, timed_out) = attempt_timeout.expect("only a timeout loses the context");
-                return Err(timed_out(after));
-            }
-        };
-        if limit.is_some_and(|limit| retries >= limit)
-            || when.as_ref().is_some_and(|when| !when(&error))
+        let rt = self.rt.as_ref().expect("a clock for the attempt timeout");
+        match select(pin!(call), rt.sleep(after)).await {
+            Either::Left((output, _)) => Ok(output),
+            Either::Right(((), _)) => Err(timed_out(after)),
+        }
+    }
+
+    /// After a failed call: `Err(error)` to give up with it, or the sleep before the next call.
+    fn after_error(&mut self, error: E) -> Result<Duration, E> {
+        let limit = self.policy.attempts_limit;
+        if limit.is_some_and(|limit| self.retries >= limit)
+            || self.when.as_ref().is_some_and(|when| !when(&error))
         {
             return Err(error);
         }
-        retries += 1;
-        let sleep = policy.backoff.sleep_for(retries);
-        if let (Some(max), Some(started), Some(rt)) = (policy.max_elapsed, started, &rt) {
+        let retry = self.retries + 1;
+        let sleep = self.policy.backoff.sleep_for(retry);
+        if let (Some(max), Some(started), Some(rt)) =
+            (self.policy.max_elapsed, self.started, &self.rt)
+        {
             let elapsed = rt.timer().now().saturating_duration_since(started);
             if elapsed.saturating_add(sleep) > max {
                 return Err(error);
             }
         }
+        self.retries = retry;
         match limit {
-            Some(limit) => log::error!("Retry: {retries}/{limit}"),
-            None => log::error!("Retry: {retries}/inf"),
+            Some(limit) => log::error!("Retry: {retry}/{limit}"),
+            None => log::error!("Retry: {retry}/inf"),
         }
-        if let Some(notify) = notify.as_mut() {
+        if let Some(notify) = self.notify.as_mut() {
             notify(
                 &error,
                 Attempt {
-                    retry: retries,
+                    retry,
                     limit,
                     sleep,
                 },
             );
         }
-        drop(error);
+        Ok(sleep)
+    }
+
+    /// Sleeps before the next call; a zero sleep touches no timer and yields now and then.
+    async fn sleep(&mut self, sleep: Duration) {
         if sleep.is_zero() {
-            if retries % YIELD_EVERY == 0 {
+            if self.retries % YIELD_EVERY == 0 {
                 yield_now().await;
             }
-        } else {
-            let rt = match &rt {
-                Some(rt) => rt.clone(),
-                None => policy
-                    .runtime
-                    .clone()
-                    .unwrap_or_else(crate::rt::default_runtime),
-            };
-            rt.sleep(sleep).await;
+            return;
         }
+        let rt = self.rt.get_or_insert_with(|| {
+            self.policy
+                .runtime
+                .clone()
+                .unwrap_or_else(crate::rt::default_runtime)
+        });
+        rt.sleep(sleep).await;
+    }
+
+    /// The error a timed-out `retry_with` attempt ends with (it took the context along).
+    fn timed_out(&self) -> E {
+        let (after, timed_out) = self
+            .attempt_timeout
+            .expect("only a timeout loses the context");
+        timed_out(after)
+    }
+}
+
+async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<E>) -> Result<T, E> {
+    let mut control = Controller::new(&slot);
+    loop {
+        let error = match control.call(op()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) | Err(error) => error,
+        };
+        let sleep = control.after_error(error)?;
+        control.sleep(sleep).await;
+    }
+}
+
+async fn drive_with<C, F, Fut, T, E>(mut ctx: C, mut op: F, slot: Slot<E>) -> Result<T, E>
+where
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = (C, Result<T, E>)>,
+{
+    let mut control = Controller::new(&slot);
+    loop {
+        let error = match control.call(op(ctx)).await {
+            Ok((_, Ok(value))) => return Ok(value),
+            Ok((back, Err(error))) => {
+                ctx = back;
+                error
+            }
+            // The dropped attempt took the context with it: nothing to call again with.
+            Err(_) => return Err(control.timed_out()),
+        };
+        let sleep = control.after_error(error)?;
+        control.sleep(sleep).await;
     }
 }
 

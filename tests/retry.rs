@@ -1,0 +1,504 @@
+//! `retry`: every seed behaviour, and the Beyond points, on `ManualClock`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use asynchronously::rt::{BoxFuture, ManualClock, Runtime, Timer};
+use asynchronously::{AttemptTimedOut, Backoff, RetryPolicy, retry, retry_with};
+use common::{DropCounter, sleepers, until};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[derive(Debug, PartialEq, Clone)]
+enum Error {
+    Connection(usize),
+    Fatal,
+    TimedOut,
+}
+
+impl From<AttemptTimedOut> for Error {
+    fn from(_: AttemptTimedOut) -> Self {
+        Error::TimedOut
+    }
+}
+
+each_runtime! {
+    /// `attempts_limit = 3`: 4 calls, and the 4th call's error comes back unchanged.
+    async fn a_limit_of_three_calls_four_times(rt, _clock) {
+        let mut calls = 0;
+        let result: Result<(), Error> = retry(async || {
+            calls += 1;
+            Err(Error::Connection(calls))
+        })
+        .attempts_limit(3)
+        .sleep(Duration::ZERO)
+        .await;
+        assert_eq!(result, Err(Error::Connection(4)));
+        assert_eq!(calls, 4);
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    async fn a_limit_of_zero_calls_once(rt, _clock) {
+        let mut calls = 0;
+        let result: Result<(), Error> = retry(async || {
+            calls += 1;
+            Err(Error::Connection(calls))
+        })
+        .attempts_limit(0)
+        .await;
+        assert_eq!((result, calls), (Err(Error::Connection(1)), 1));
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// The predicate (Python's `retrying_exceptions`) stops at once on any other error.
+    async fn the_predicate_stops_on_other_errors(rt, _clock) {
+        let mut calls = 0;
+        let result: Result<(), Error> = retry(async || {
+            calls += 1;
+            Err(if calls < 3 { Error::Connection(calls) } else { Error::Fatal })
+        })
+        .sleep(Duration::ZERO)
+        .when(|error| matches!(error, Error::Connection(_)))
+        .await;
+        assert_eq!((result, calls), (Err(Error::Fatal), 3));
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// Success after failures returns the value; no limit means forever.
+    async fn success_after_failures(rt, _clock) {
+        let mut calls = 0;
+        let result = retry(async || {
+            calls += 1;
+            if calls < 100 { Err(Error::Connection(calls)) } else { Ok(calls) }
+        })
+        .sleep(Duration::ZERO)
+        .await;
+        assert_eq!(result, Ok(100));
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// Each retry is logged at error level as `Retry: K/N`, `inf` when unlimited.
+    async fn each_retry_is_logged(rt, _clock) {
+        common::logs::capture();
+        let _ = retry(async || Err::<(), _>("down")).attempts_limit(2).sleep(Duration::ZERO).await;
+        let mut calls = 0;
+        let _ = retry(async || { calls += 1; if calls < 2 { Err("once") } else { Ok(()) } }).sleep(Duration::ZERO).await;
+        for line in ["Retry: 1/2", "Retry: 2/2", "Retry: 1/inf"] {
+            let found = common::logs::containing(line);
+            assert!(found.iter().any(|(level, m)| *level == log::Level::Error && m == line), "{line}: {found:?}");
+        }
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// The default sleep is 5 s, on the runtime's clock.
+    async fn the_default_sleep_is_five_seconds(rt, clock) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (rt, calls) = (rt.clone(), calls.clone());
+            async move {
+                retry(async move || -> Result<(), &'static str> {
+                    if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err("busy") } else { Ok(()) }
+                })
+                .runtime(&rt)
+                .await
+            }
+        });
+        for call in 1..=2 {
+            sleepers(&clock, 1).await; // asleep after call `call` failed
+            assert_eq!(calls.load(Ordering::SeqCst), call);
+            clock.advance(Duration::from_millis(4_999));
+            for _ in 0..10 {
+                common::yield_now().await;
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), call, "still sleeping at 4.999 s");
+            clock.advance(MS);
+            // Wait for the next call, not for "no sleepers": the retry may be asleep again by then.
+            until(|| calls.load(Ordering::SeqCst) == call + 1).await;
+        }
+        assert_eq!(task.await.unwrap(), Ok(()));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(clock.elapsed(), Duration::from_secs(10));
+    }
+}
+
+/// Runs an always-failing retry with `policy` on `clock`, advancing the clock by each sleep as it
+/// starts, and gives the clock time (in ms) of every call.
+async fn call_times(
+    rt: &Runtime,
+    clock: &ManualClock,
+    policy: RetryPolicy,
+    calls: usize,
+) -> Vec<u128> {
+    let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task = rt.spawn({
+        let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
+        async move {
+            let _ = policy
+                .runtime(&rt)
+                .run(async move || {
+                    times.lock().unwrap().push(clock.elapsed().as_millis());
+                    Err::<(), _>("down")
+                })
+                .await;
+        }
+    });
+    while times.lock().unwrap().len() < calls {
+        let before = times.lock().unwrap().len();
+        sleepers(clock, 1).await;
+        // Advance in 1 ms steps until the next call happens.
+        while times.lock().unwrap().len() == before {
+            clock.advance(MS);
+            until(|| clock.sleepers() == 1 || times.lock().unwrap().len() > before).await;
+        }
+    }
+    drop(task);
+    let times = times.lock().unwrap().clone();
+    times
+}
+
+each_runtime! {
+    /// Exponential backoff with a cap: sleeps of 100, 200, 300, 300 ms.
+    async fn exponential_backoff_on_the_clock(rt, clock) {
+        let policy = RetryPolicy::new().backoff(Backoff::exponential(100 * MS).max(300 * MS));
+        assert_eq!(call_times(&rt, &clock, policy, 5).await, [0, 100, 300, 600, 900]);
+    }
+}
+
+each_runtime! {
+    /// Factor 3 and a fixed sleep, on the clock.
+    async fn other_backoffs_on_the_clock(rt, _clock) {
+        let clock = ManualClock::new();
+        let rt2 = Runtime::with_timer({ let rt = rt.clone(); move |t| rt.spawn(t).detach() }, clock.clone());
+        let policy = RetryPolicy::new().backoff(Backoff::exponential(10 * MS).factor(3.0));
+        assert_eq!(call_times(&rt2, &clock, policy, 4).await, [0, 10, 40, 130]);
+        let clock = ManualClock::new();
+        let rt3 = Runtime::with_timer({ let rt = rt.clone(); move |t| rt.spawn(t).detach() }, clock.clone());
+        let policy = RetryPolicy::new().sleep(20 * MS);
+        assert_eq!(call_times(&rt3, &clock, policy, 3).await, [0, 20, 40]);
+    }
+}
+
+#[test]
+fn jitter_stays_between_zero_and_the_delay() {
+    let backoff = Backoff::exponential(100 * MS)
+        .max(Duration::from_secs(1))
+        .jitter();
+    let mut seen_below_half = false;
+    for retry in 1..=200 {
+        let sleep = backoff.sleep_for(retry % 6 + 1);
+        assert!(sleep <= backoff.delay(retry % 6 + 1), "{sleep:?}");
+        seen_below_half |= sleep < backoff.delay(retry % 6 + 1) / 2;
+    }
+    assert!(seen_below_half, "the jitter spreads the sleeps");
+    assert_eq!(
+        Backoff::fixed(Duration::ZERO).jitter().sleep_for(3),
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn backoff_never_overflows() {
+    let backoff = Backoff::exponential(Duration::from_secs(1));
+    assert_eq!(backoff.delay(usize::MAX), Duration::MAX);
+    assert_eq!(Backoff::exponential(Duration::MAX).delay(2), Duration::MAX);
+    assert_eq!(
+        Backoff::exponential(MS).factor(f64::NAN).delay(10),
+        MS,
+        "a bad factor is 1"
+    );
+    assert_eq!(Backoff::exponential(MS).factor(0.5).delay(10), MS);
+}
+
+each_runtime! {
+    /// An attempt slower than `attempt_timeout` is dropped and fails with E::from(AttemptTimedOut).
+    async fn attempt_timeout_drops_slow_attempts(rt, clock) {
+        let drops = DropCounter::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (rt, drops, calls) = (rt.clone(), drops.clone(), calls.clone());
+            async move {
+                retry(async move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let _token = drops.token();
+                    std::future::pending::<Result<(), Error>>().await
+                })
+                .attempts_limit(2)
+                .sleep(Duration::ZERO)
+                .attempt_timeout(50 * MS)
+                .runtime(&rt)
+                .await
+            }
+        });
+        for attempt in 1..=3 {
+            sleepers(&clock, 1).await;
+            assert_eq!(calls.load(Ordering::SeqCst), attempt);
+            clock.advance(50 * MS);
+            until(|| drops.count() == attempt).await;
+        }
+        assert_eq!(task.await.unwrap(), Err(Error::TimedOut));
+        assert_eq!(clock.elapsed(), 150 * MS);
+    }
+}
+
+each_runtime! {
+    /// `max_elapsed`: no retry whose sleep would end past the budget.
+    async fn max_elapsed_gives_up_in_time(rt, clock) {
+        let policy = RetryPolicy::new().sleep(100 * MS).max_elapsed(250 * MS);
+        // Calls at 0, 100, 200; a retry at 300 would pass 250.
+        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = rt.spawn({
+            let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
+            async move {
+                policy.runtime(&rt).run(async move || {
+                    times.lock().unwrap().push(clock.elapsed().as_millis());
+                    Err::<(), _>("down")
+                })
+                .await
+            }
+        });
+        for _ in 0..2 {
+            sleepers(&clock, 1).await;
+            clock.advance(100 * MS);
+        }
+        assert_eq!(task.await.unwrap(), Err("down"));
+        assert_eq!(*times.lock().unwrap(), [0, 100, 200]);
+    }
+}
+
+each_runtime! {
+    /// Dropping the retry future mid-sleep cancels it at once: no more calls, no pending sleep.
+    async fn dropping_the_retry_cancels_it_mid_sleep(rt, clock) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (rt, calls) = (rt.clone(), calls.clone());
+            async move {
+                retry(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>("down") })
+                    .sleep(Duration::from_secs(86_400))
+                    .runtime(&rt)
+                    .await
+            }
+        });
+        sleepers(&clock, 1).await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(clock.sleepers(), 0);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
+
+each_runtime! {
+    /// Dropping the retry mid-attempt drops the attempt's future.
+    async fn dropping_the_retry_cancels_the_attempt(rt, _clock) {
+        let drops = DropCounter::new();
+        let started = asynchronously::Event::new();
+        let task = rt.spawn({
+            let (drops, started) = (drops.clone(), started.clone());
+            async move {
+                retry(async move || {
+                    let _token = drops.token();
+                    started.set();
+                    std::future::pending::<Result<(), ()>>().await
+                })
+                .await
+            }
+        });
+        started.wait().await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(drops.count(), 1);
+    }
+}
+
+/// A timer that counts its sleeps, to prove that a zero sleep never touches the timer.
+#[derive(Clone, Default)]
+struct CountingTimer(Arc<AtomicUsize>);
+
+impl Timer for CountingTimer {
+    fn sleep(&self, _: Duration) -> BoxFuture<()> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+#[test]
+fn a_zero_sleep_never_touches_a_timer() {
+    common::bounded(|| {
+        let timer = CountingTimer::default();
+        let rt = Runtime::with_timer(drop::<BoxFuture<()>>, timer.clone());
+        let mut calls = 0;
+        let result = futures::executor::block_on(
+            retry(async || {
+                calls += 1;
+                Err::<(), _>(calls)
+            })
+            .attempts_limit(1_000)
+            .sleep(Duration::ZERO)
+            .runtime(&rt)
+            .into_future_for_test(),
+        );
+        assert_eq!(result, Err(1_001));
+        assert_eq!(timer.0.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// `.await` needs an async context; this spells `IntoFuture` out for a blocking test.
+trait IntoFutureForTest: std::future::IntoFuture + Sized {
+    fn into_future_for_test(self) -> Self::IntoFuture {
+        std::future::IntoFuture::into_future(self)
+    }
+}
+impl<T: std::future::IntoFuture> IntoFutureForTest for T {}
+
+each_runtime! {
+    /// `retry_with` passes `&mut` state in and out: it borrows the caller's state mutably.
+    async fn retry_with_borrows_state_mutably(rt, _clock) {
+        struct Client { calls: usize }
+        let mut client = Client { calls: 0 };
+        let result = retry_with(&mut client, |client| async move {
+            client.calls += 1;
+            let result = if client.calls < 3 { Err(Error::Connection(client.calls)) } else { Ok(client.calls) };
+            (client, result)
+        })
+        .sleep(Duration::ZERO)
+        .await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(client.calls, 3);
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// With `retry_with`, a timed-out attempt takes the context with it: the retry ends with the
+    /// timeout error instead of calling again without it.
+    async fn retry_with_ends_when_a_timeout_takes_the_context(rt, clock) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (rt, calls) = (rt.clone(), calls.clone());
+            async move {
+                retry_with(String::from("context"), |ctx| {
+                    let calls = calls.clone();
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        std::future::pending::<()>().await;
+                        (ctx, Ok::<(), Error>(()))
+                    }
+                })
+                .sleep(Duration::ZERO)
+                .attempt_timeout(10 * MS)
+                .runtime(&rt)
+                .await
+            }
+        });
+        sleepers(&clock, 1).await;
+        clock.advance(10 * MS);
+        assert_eq!(task.await.unwrap(), Err(Error::TimedOut));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
+
+each_runtime! {
+    /// `notify` sees each error and the retry about to happen, with its sleep.
+    async fn notify_sees_every_retry(rt, _clock) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let result = retry(async || Err::<(), _>("down"))
+            .attempts_limit(3)
+            .backoff(Backoff::fixed(Duration::ZERO))
+            .notify({
+                let seen = seen.clone();
+                move |error, attempt| seen.lock().unwrap().push((*error, attempt.retry, attempt.limit))
+            })
+            .await;
+        assert_eq!(result, Err("down"));
+        assert_eq!(*seen.lock().unwrap(), [("down", 1, Some(3)), ("down", 2, Some(3)), ("down", 3, Some(3))]);
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// A policy is reusable: the same settings for two operations.
+    async fn a_policy_is_reusable(rt, _clock) {
+        let policy = RetryPolicy::new().attempts_limit(1).sleep(Duration::ZERO);
+        let mut first = 0;
+        let mut second = 0;
+        let _ = policy.run(async || { first += 1; Err::<(), _>(()) }).await;
+        let _ = policy.clone().run(async || { second += 1; Err::<(), _>(()) }).await;
+        assert_eq!((first, second), (2, 2));
+        let _ = rt;
+    }
+}
+
+each_runtime! {
+    /// A retry that fails at once forever, with no sleep, still lets other tasks run (it yields),
+    /// so it can be cancelled even on a one-thread executor.
+    async fn a_busy_retry_yields_and_can_be_cancelled(rt, _clock) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let calls = calls.clone();
+            async move {
+                retry(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>(()) })
+                    .sleep(Duration::ZERO)
+                    .await
+            }
+        });
+        until(|| calls.load(Ordering::SeqCst) > 1_000).await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn an_owning_retry_can_be_spawned_on_tokio() {
+    common::bounded(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = Arc::new(AtomicUsize::new(0));
+        let result = runtime.block_on(async move {
+            tokio::spawn(async move {
+                retry(async move || {
+                    if client.fetch_add(1, Ordering::SeqCst) < 2 {
+                        Err(String::from("busy"))
+                    } else {
+                        Ok(7_u32)
+                    }
+                })
+                .sleep(Duration::ZERO)
+                .await
+            })
+            .await
+        });
+        assert_eq!(result.unwrap(), Ok(7));
+        let mut state = 0;
+        let with = runtime.block_on(async {
+            // retry_with over `&mut` state inside a spawned task (scoped by block_on here).
+            retry_with(&mut state, |s| async move {
+                *s += 1;
+                (s, Ok::<_, ()>(()))
+            })
+            .await
+        });
+        assert_eq!((with, state), (Ok(()), 1));
+    });
+}
