@@ -1,6 +1,6 @@
 //! Async building blocks that run on any runtime: service lifecycles that come up in dependency
-//! order and go down in reverse, strict concurrent awaiting, task draining and events (periodic
-//! jobs and retries are next).
+//! order and go down in reverse, periodic jobs, retries, and concurrent awaiting that fails fast
+//! and cancels what is left.
 //!
 //! A Rust port of the Python package [`asynchronously`](https://pypi.org/project/asynchronously/)
 //! 1.0.0, for library authors who cannot pick a runtime for their users, smol applications, and
@@ -58,6 +58,39 @@
 //! let error = futures::executor::block_on(task).unwrap_err();
 //! assert_eq!(error.to_string(), "task panicked: boom");
 //! ```
+//!
+//! **Run a job on a period**, sync or async, fixed delay or fixed rate; errors are logged and
+//! the loop goes on; `stop` wakes it at once.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use std::time::Duration;
+//! use asynchronously::Periodic;
+//!
+//! let health = Periodic::builder(|| println!("i'm ok"), Duration::from_secs(60)).start()?;
+//! health.stop().await; // at once, not in a minute
+//! # Ok::<(), asynchronously::PeriodicError>(()) }).unwrap();
+//! ```
+//!
+//! **Retry on chosen errors**, with a limit and a sleep (or a backoff); the operation may borrow
+//! your state, and the last error comes back unchanged.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use std::time::Duration;
+//! use asynchronously::retry;
+//!
+//! let mut calls = 0;
+//! let result = retry(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
+//!     .attempts_limit(3)
+//!     .sleep(Duration::ZERO)
+//!     .await;
+//! assert_eq!(result, Ok(3));
+//! # });
+//! ```
+//!
+//! **Call anything that produces a value** with [`acall`], and lock a lock only if there is one
+//! with [`lock_optional`].
 //!
 //! **Fail fast, cancel the rest.** [`strict_gather`] returns the first error in time and drops
 //! every sibling before it does.
@@ -137,6 +170,10 @@
 //! - **`futures::future::try_join_all`.** Above 30 inputs it sees an error only after every
 //!   earlier future has finished; [`strict_gather`] fails on the first error in time. For small,
 //!   all-`Ok` workloads both are fine.
+//! - **`backon`.** Its retries are `FnMut() -> Future`, so the operation cannot borrow its
+//!   caller's state mutably (backon#49); [`retry`] takes async closures, and [`retry_with`] passes
+//!   state in and out. backon has more backoff strategies; this crate has Python's semantics
+//!   (`attempts_limit` counts retries, `Retry: K/N` is logged) and a time budget.
 //! - **`tokio_util::task::TaskTracker`.** Tracks tasks on tokio only and waits for all of them,
 //!   including later ones, once closed; [`Runtime::wait_for_all_other_tasks`](rt::Runtime::wait_for_all_other_tasks)
 //!   works on any executor and waits only for the tasks live at the call, never for the caller.

@@ -76,6 +76,9 @@ pub enum MissedTicks {
     Skip,
 }
 
+/// A [`Job`] with its marker erased, so that builders and handles are not generic.
+type ErasedJob = Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>;
+
 /// Builds a [`Periodic`]: see [`Periodic::builder`].
 ///
 /// # Defaults
@@ -89,7 +92,7 @@ pub enum MissedTicks {
 /// | [`name`](PeriodicBuilder::name) | `"periodic"` |
 #[must_use = "a PeriodicBuilder does nothing until .build() or .start()"]
 pub struct PeriodicBuilder {
-    job: Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>,
+    job: ErasedJob,
     period: Duration,
     first_at: Option<SystemTime>,
     fixed_rate: bool,
@@ -318,7 +321,7 @@ struct Shared {
 
 struct State {
     /// Taken by `start`.
-    job: Option<Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>>,
+    job: Option<ErasedJob>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -567,10 +570,7 @@ impl Drop for Ended {
     }
 }
 
-async fn run_loop(
-    shared: Arc<Shared>,
-    mut job: Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>,
-) {
+async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
     let ended = Ended(shared);
     let shared = &*ended.0;
     let timer = shared.rt.timer();

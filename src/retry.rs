@@ -392,6 +392,15 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The runtime whose timer sleeps and times out: the one set, or the default.
+    fn timer_runtime(&self) -> Runtime {
+        self.runtime
+            .clone()
+            .unwrap_or_else(crate::rt::default_runtime)
+    }
+}
+
 impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicy")
@@ -403,6 +412,8 @@ impl fmt::Debug for RetryPolicy {
 }
 
 type Predicate<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
+/// The attempt timeout, and how to make an `E` of its expiry.
+type AttemptTimeout<E> = (Duration, fn(Duration) -> E);
 type Notify<E> = Box<dyn FnMut(&E, Attempt) + Send>;
 
 /// Everything a running retry reads: handed over when the retry is first awaited.
@@ -410,7 +421,7 @@ struct Config<E> {
     policy: RetryPolicy,
     when: Option<Predicate<E>>,
     notify: Option<Notify<E>>,
-    attempt_timeout: Option<(Duration, fn(Duration) -> E)>,
+    attempt_timeout: Option<AttemptTimeout<E>>,
 }
 
 type Slot<E> = Arc<Mutex<Option<Config<E>>>>;
@@ -762,10 +773,7 @@ const YIELD_EVERY: usize = 32;
 /// future `Send` / `'static` for some operations (a borrowed `retry_with` context, a
 /// `&'static str` error), which `spawn` needs.
 struct Controller<E> {
-    policy: RetryPolicy,
-    when: Option<Predicate<E>>,
-    notify: Option<Notify<E>>,
-    attempt_timeout: Option<(Duration, fn(Duration) -> E)>,
+    config: Config<E>,
     /// Looked up only if something needs a clock (a timeout, `max_elapsed`, a non-zero sleep).
     rt: Option<Runtime>,
     started: Option<Instant>,
@@ -774,29 +782,16 @@ struct Controller<E> {
 
 impl<E> Controller<E> {
     fn new(slot: &Slot<E>) -> Self {
-        let Config {
-            policy,
-            when,
-            notify,
-            attempt_timeout,
-        } = slot
+        let config = slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .expect("a Retry hands over its settings when it is awaited");
-        let needs_clock = attempt_timeout.is_some() || policy.max_elapsed.is_some();
-        let rt = needs_clock.then(|| {
-            policy
-                .runtime
-                .clone()
-                .unwrap_or_else(crate::rt::default_runtime)
-        });
+        let needs_clock = config.attempt_timeout.is_some() || config.policy.max_elapsed.is_some();
+        let rt = needs_clock.then(|| config.policy.timer_runtime());
         let started = rt.as_ref().map(|rt| rt.timer().now());
         Self {
-            policy,
-            when,
-            notify,
-            attempt_timeout,
+            config,
             rt,
             started,
             retries: 0,
@@ -806,7 +801,7 @@ impl<E> Controller<E> {
     /// Runs one call, under the attempt timeout if there is one (`Err` when it ran out). Takes
     /// `&mut self`: a `&self` held across the await would need the notifier to be `Sync`.
     async fn call<O>(&mut self, call: impl Future<Output = O>) -> Result<O, E> {
-        let Some((after, timed_out)) = self.attempt_timeout else {
+        let Some((after, timed_out)) = self.config.attempt_timeout else {
             return Ok(call.await);
         };
         let rt = self.rt.as_ref().expect("a clock for the attempt timeout");
@@ -818,17 +813,21 @@ impl<E> Controller<E> {
 
     /// After a failed call: `Err(error)` to give up with it, or the sleep before the next call.
     fn after_error(&mut self, error: E) -> Result<Duration, E> {
-        let limit = self.policy.attempts_limit;
+        let Config {
+            policy,
+            when,
+            notify,
+            ..
+        } = &mut self.config;
+        let limit = policy.attempts_limit;
         if limit.is_some_and(|limit| self.retries >= limit)
-            || self.when.as_ref().is_some_and(|when| !when(&error))
+            || when.as_ref().is_some_and(|when| !when(&error))
         {
             return Err(error);
         }
         let retry = self.retries + 1;
-        let sleep = self.policy.backoff.sleep_for(retry);
-        if let (Some(max), Some(started), Some(rt)) =
-            (self.policy.max_elapsed, self.started, &self.rt)
-        {
+        let sleep = policy.backoff.sleep_for(retry);
+        if let (Some(max), Some(started), Some(rt)) = (policy.max_elapsed, self.started, &self.rt) {
             let elapsed = rt.timer().now().saturating_duration_since(started);
             if elapsed.saturating_add(sleep) > max {
                 return Err(error);
@@ -839,7 +838,7 @@ impl<E> Controller<E> {
             Some(limit) => log::error!("Retry: {retry}/{limit}"),
             None => log::error!("Retry: {retry}/inf"),
         }
-        if let Some(notify) = self.notify.as_mut() {
+        if let Some(notify) = notify.as_mut() {
             notify(
                 &error,
                 Attempt {
@@ -860,18 +859,15 @@ impl<E> Controller<E> {
             }
             return;
         }
-        let rt = self.rt.get_or_insert_with(|| {
-            self.policy
-                .runtime
-                .clone()
-                .unwrap_or_else(crate::rt::default_runtime)
-        });
+        let policy = &self.config.policy;
+        let rt = self.rt.get_or_insert_with(|| policy.timer_runtime());
         rt.sleep(sleep).await;
     }
 
     /// The error a timed-out `retry_with` attempt ends with (it took the context along).
     fn timed_out(&self) -> E {
         let (after, timed_out) = self
+            .config
             .attempt_timeout
             .expect("only a timeout loses the context");
         timed_out(after)

@@ -173,7 +173,7 @@ impl Component for Part {
     }
 }
 
-fn states(parts: &[&Arc<Part>], kind: PhaseKind) -> String {
+fn states(parts: &[Arc<Part>], kind: PhaseKind) -> String {
     parts
         .iter()
         .map(|p| format!("{}:{}", p.name, p.state(kind)))
@@ -212,30 +212,41 @@ each_runtime! {
             .child(&worker)
             .arc();
         http.depends_on(&*worker).unwrap();
-        let all = [&context, &controller, &http, &worker];
+        let all = [context.clone(), controller.clone(), http.clone(), worker.clone()];
         let init = PhaseKind::Init;
         assert_eq!(states(&all, init), "context:--- controller:--- http:--- worker:---");
 
+        // Each stage: wait for the exact states of every event (children are polled one after
+        // another, so a partial condition could be seen early), then check that they hold
+        // (nothing may move until the clock does).
+        let stage = |kind: PhaseKind, sleeping: usize, expected: &'static str| {
+            let all = all.clone();
+            let clock = clock.clone();
+            async move {
+                until(|| clock.sleepers() == sleeping && states(&all, kind) == expected).await;
+                for _ in 0..20 {
+                    common::yield_now().await;
+                }
+                assert_eq!(states(&all, kind), expected);
+                assert_eq!(clock.sleepers(), sleeping);
+            }
+        };
+
         let up = spawn_init(&rt, &context);
-        until(|| clock.sleepers() == 1 && controller.lifecycle().init_phase().finished().is_set()).await;
-        assert_eq!(states(&all, init), "context:st- controller:stf http:s-- worker:st-");
+        stage(init, 1, "context:st- controller:stf http:s-- worker:st-").await;
         clock.advance(Duration::from_millis(39));
-        until(|| clock.sleepers() == 1).await;
-        assert_eq!(states(&all, init), "context:st- controller:stf http:s-- worker:st-");
+        stage(init, 1, "context:st- controller:stf http:s-- worker:st-").await;
         clock.advance(Duration::from_millis(1)); // t = 40: the worker is up, the server starts
-        until(|| clock.sleepers() == 1 && worker.lifecycle().init_phase().finished().is_set()).await;
-        assert_eq!(states(&all, init), "context:st- controller:stf http:st- worker:stf");
+        stage(init, 1, "context:st- controller:stf http:st- worker:stf").await;
         clock.advance(Duration::from_millis(20)); // t = 60: the server is up
         up.await.unwrap().unwrap();
         assert_eq!(states(&all, init), "context:stf controller:stf http:stf worker:stf");
 
         let deinit = PhaseKind::Deinit;
         let down = spawn_deinit(&rt, &context);
-        until(|| clock.sleepers() == 1 && controller.lifecycle().deinit_phase().finished().is_set()).await;
-        assert_eq!(states(&all, deinit), "context:st- controller:stf http:st- worker:s--");
+        stage(deinit, 1, "context:st- controller:stf http:st- worker:s--").await;
         clock.advance(Duration::from_millis(20)); // the server is down, the worker may stop
-        until(|| clock.sleepers() == 1 && http.lifecycle().deinit_phase().finished().is_set()).await;
-        assert_eq!(states(&all, deinit), "context:st- controller:stf http:stf worker:st-");
+        stage(deinit, 1, "context:st- controller:stf http:stf worker:st-").await;
         clock.advance(Duration::from_millis(40));
         down.await.unwrap().unwrap();
         assert_eq!(states(&all, deinit), "context:stf controller:stf http:stf worker:stf");
@@ -482,11 +493,14 @@ each_runtime! {
         let right = Part::new("right", &rt, &j).child(&shared).arc();
         let root = Part::new("root", &rt, &j).child(&left).child(&right).arc();
         let up = spawn_init(&rt, &root);
-        sleepers(&clock, 1).await;
+        // Both parents started and wait; the shared child sleeps (wait for the exact states:
+        // the parents are polled one after the other).
+        let parts = [left.clone(), right.clone(), shared.clone()];
+        until(|| clock.sleepers() == 1 && states(&parts, PhaseKind::Init) == "left:st- right:st- shared:st-").await;
         for _ in 0..20 {
             common::yield_now().await;
         }
-        assert_eq!(states(&[&left, &right, &shared], PhaseKind::Init), "left:st- right:st- shared:st-");
+        assert_eq!(states(&parts, PhaseKind::Init), "left:st- right:st- shared:st-");
         clock.advance(Duration::from_millis(30));
         up.await.unwrap().unwrap();
         assert_eq!(j.count("shared init begin"), 1);
@@ -592,7 +606,7 @@ each_runtime! {
         assert_eq!(error.source().unwrap().to_string(), "db init failed");
         assert!(j.has("slow init cancelled"), "{:?}", j.entries());
         assert!(!j.has("api init begin"));
-        assert_eq!(states(&[&root, &db, &api, &slow], PhaseKind::Init), "root:st-! db:st-! api:s--! slow:st-!");
+        assert_eq!(states(&[root.clone(), db.clone(), api.clone(), slow.clone()], PhaseKind::Init), "root:st-! db:st-! api:s--! slow:st-!");
         let outsider_error = outsider_up.await.unwrap().unwrap_err();
         assert!(matches!(&outsider_error, LifecycleError::DependencyFailed { component, dependency, phase: PhaseKind::Init } if component == "outsider" && dependency == "api"), "{outsider_error:?}");
         assert_eq!(outsider_error.to_string(), "component `outsider` could not init: its dependency `api` failed");

@@ -165,8 +165,7 @@ async fn call_times(
         }
     }
     drop(task);
-    let times = times.lock().unwrap().clone();
-    times
+    times.lock().unwrap().clone()
 }
 
 each_runtime! {

@@ -35,8 +35,8 @@ each_runtime! {
         assert!(http.ends_with("\r\n\r\nhello from asynchronously"), "{http}");
         assert!(ask(addr, "GET /missing HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404 Not Found"));
 
-        // The worker works on the runtime's clock.
-        common::sleepers(&clock, 1).await;
+        // The worker and the health line are Periodic jobs on the runtime's clock.
+        common::sleepers(&clock, 2).await;
         clock.advance(Duration::from_millis(500));
         until(|| app.store.get("jobs").as_deref() == Some("1")).await;
 
@@ -45,6 +45,28 @@ each_runtime! {
         assert!(app.store.get("greeting").is_none());
         until(|| rt.live_tasks() == 0).await; // no task left behind
         assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    }
+}
+
+each_runtime! {
+    /// The store's first connection is refused twice: the retry, 200 ms apart on the clock,
+    /// brings it up on the third attempt, and the service comes up.
+    async fn a_refused_connection_is_retried_at_start_up(rt, clock) {
+        let config = Config { connect_failures: 2, ..Config::default() };
+        let app = std::sync::Arc::new(App::new(config, &rt).unwrap());
+        let up = rt.spawn({
+            let app = app.clone();
+            async move { app.init().await }
+        });
+        for attempt in 1..=2 {
+            common::sleepers(&clock, 1).await; // the retry's sleep
+            assert_eq!(app.store.connect_attempts(), attempt);
+            clock.advance(Duration::from_millis(200));
+            until(|| app.store.connect_attempts() == attempt + 1).await;
+        }
+        up.await.unwrap().unwrap();
+        assert_eq!(app.store.get("greeting").as_deref(), Some("hello from asynchronously"));
+        app.deinit().await.unwrap();
     }
 }
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use asynchronously::lifecycle::{
     BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError,
 };
 use asynchronously::rt::{JoinHandle, Runtime};
+use asynchronously::{Periodic, retry_with};
 use futures::FutureExt;
 use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use smol::net::{TcpListener, TcpStream};
@@ -25,6 +26,8 @@ pub struct Config {
     pub port: u16,
     /// The component whose init fails on purpose, to show the rollback.
     pub fail_init: Option<String>,
+    /// How many times the store's first connection is refused before it succeeds (retried).
+    pub connect_failures: u32,
 }
 
 impl Config {
@@ -42,16 +45,38 @@ impl Config {
 pub struct Store {
     lifecycle: Lifecycle,
     config: Config,
+    rt: Runtime,
+    connect_attempts: AtomicU32,
     data: Mutex<HashMap<String, String>>,
 }
 
 impl Store {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, rt: &Runtime) -> Self {
         Self {
             lifecycle: Lifecycle::new(),
             config: config.clone(),
+            rt: rt.clone(),
+            connect_attempts: AtomicU32::new(0),
             data: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A connection to the (pretend) database: refused the first `connect_failures` times.
+    async fn connect(&self) -> std::io::Result<()> {
+        let attempt = self.connect_attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        if attempt <= self.config.connect_failures {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                format!("connection attempt {attempt} refused"),
+            ));
+        }
+        log::info!("store: connected on attempt {attempt}");
+        Ok(())
+    }
+
+    /// How many times the store tried to connect.
+    pub fn connect_attempts(&self) -> u32 {
+        self.connect_attempts.load(Ordering::SeqCst)
     }
 
     /// The value under `key`.
@@ -73,6 +98,19 @@ impl Component for Store {
     }
     async fn on_init(&self) -> Result<(), BoxError> {
         self.config.check_fail("store")?;
+        // A refused connection is retried; any other error is not. `retry_with` hands `self` to
+        // each attempt and back: a hook's future must be `Send`, which a `retry(async || ..)`
+        // borrowing `self` cannot promise on rustc 1.95 (see `retry`'s caveats).
+        retry_with(self, |store| async move {
+            let result = store.connect().await;
+            (store, result)
+        })
+        .attempts_limit(5)
+        .sleep(Duration::from_millis(200))
+        .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
+        .notify(|error, attempt| log::warn!("store: {error}; retrying in {:?}", attempt.sleep))
+        .runtime(&self.rt)
+        .await?;
         self.set("greeting", "hello from asynchronously".to_owned());
         self.set("jobs", "0".to_owned());
         log::info!(
@@ -193,14 +231,15 @@ async fn answer(stream: TcpStream, store: &Store) -> std::io::Result<()> {
     writer.flush().await
 }
 
-/// A background worker: does a job every half second and counts them in the store.
+/// A background worker: does a job every half second (a [`Periodic`]) and counts them in the
+/// store.
 pub struct Worker {
     lifecycle: Lifecycle,
     config: Config,
     rt: Runtime,
     store: Arc<Store>,
     jobs: Arc<AtomicU64>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    periodic: Mutex<Option<Periodic>>,
 }
 
 impl Component for Worker {
@@ -212,28 +251,65 @@ impl Component for Worker {
     }
     async fn on_init(&self) -> Result<(), BoxError> {
         self.config.check_fail("worker")?;
-        let (rt, store, jobs) = (self.rt.clone(), self.store.clone(), self.jobs.clone());
-        let task = self.rt.spawn(async move {
-            loop {
-                rt.sleep(Duration::from_millis(500)).await;
-                let done = jobs.fetch_add(1, Ordering::SeqCst) + 1;
-                store.set("jobs", done.to_string());
-                log::info!("worker: job {done} done");
-            }
-        });
-        *self.task.lock().unwrap() = Some(task);
+        let (store, jobs) = (self.store.clone(), self.jobs.clone());
+        let job = move || {
+            let done = jobs.fetch_add(1, Ordering::SeqCst) + 1;
+            store.set("jobs", done.to_string());
+            log::info!("worker: job {done} done");
+        };
+        let periodic = Periodic::builder(job, Duration::from_millis(500))
+            .name("worker")
+            .runtime(&self.rt)
+            .start()?;
+        *self.periodic.lock().unwrap() = Some(periodic);
         Ok(())
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
-        let task = self.task.lock().unwrap().take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
+        let periodic = self.periodic.lock().unwrap().take();
+        if let Some(periodic) = periodic {
+            periodic.stop().await;
         }
         log::info!(
             "worker: stopped after {} jobs",
             self.jobs.load(Ordering::SeqCst)
         );
+        Ok(())
+    }
+}
+
+/// Logs a health line every second.
+pub struct Health {
+    lifecycle: Lifecycle,
+    rt: Runtime,
+    store: Arc<Store>,
+    periodic: Mutex<Option<Periodic>>,
+}
+
+impl Component for Health {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        "health".into()
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        let store = self.store.clone();
+        let line = move || {
+            let jobs = store.get("jobs").unwrap_or_default();
+            log::info!("health: ok, {jobs} jobs done");
+        };
+        let periodic = Periodic::builder(line, Duration::from_secs(1))
+            .name("health")
+            .runtime(&self.rt)
+            .start()?;
+        *self.periodic.lock().unwrap() = Some(periodic);
+        Ok(())
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        let periodic = self.periodic.lock().unwrap().take();
+        if let Some(periodic) = periodic {
+            periodic.stop().await;
+        }
         Ok(())
     }
 }
@@ -247,12 +323,15 @@ pub struct App {
     pub server: Server,
     /// The background worker.
     pub worker: Worker,
+    /// The health line.
+    pub health: Health,
 }
 
 impl App {
-    /// The service on `rt`, its dependencies declared: the server and the worker need the store.
+    /// The service on `rt`, its dependencies declared: the server, the worker and the health
+    /// line need the store.
     pub fn new(config: Config, rt: &Runtime) -> Result<Self, LifecycleError> {
-        let store = Arc::new(Store::new(&config));
+        let store = Arc::new(Store::new(&config, rt));
         let app = Self {
             lifecycle: Lifecycle::new(),
             server: Server {
@@ -269,12 +348,19 @@ impl App {
                 rt: rt.clone(),
                 store: store.clone(),
                 jobs: Arc::new(AtomicU64::new(0)),
-                task: Mutex::new(None),
+                periodic: Mutex::new(None),
+            },
+            health: Health {
+                lifecycle: Lifecycle::new(),
+                rt: rt.clone(),
+                store: store.clone(),
+                periodic: Mutex::new(None),
             },
             store,
         };
         app.server.depends_on(&*app.store)?;
         app.worker.depends_on(&*app.store)?;
+        app.health.depends_on(&*app.store)?;
         Ok(app)
     }
 }
@@ -287,6 +373,6 @@ impl Component for App {
         "app".into()
     }
     fn children(&self) -> Children<'_> {
-        children![self.store, self.server, self.worker]
+        children![self.store, self.server, self.worker, self.health]
     }
 }

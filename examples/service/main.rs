@@ -1,15 +1,17 @@
 //! The seed's Quick Start as a running service, on the default runtime (a thread pool: no async
 //! runtime needed).
 //!
-//! A store, a TCP server that answers from it, and a worker come up in dependency order (the
-//! server and the worker after the store), run until Ctrl-C or `--for SECONDS`, and go down in
-//! reverse. Every phase is logged.
+//! A store, a TCP server that answers from it, a worker and a health line come up in dependency
+//! order (all after the store), run until Ctrl-C or `--for SECONDS`, and go down in reverse. The
+//! store's first connection is refused twice (`--connect-failures N`) and retried; the worker
+//! and the health line are `Periodic` jobs. Every phase is logged.
 //!
 //! ```text
 //! cargo run --example service                      # until Ctrl-C
 //! cargo run --example service -- --for 2           # for two seconds
 //! cargo run --example service -- --port 8080       # on a fixed port (default: ephemeral)
 //! cargo run --example service -- --fail-init server  # see the rollback
+//! cargo run --example service -- --connect-failures 9  # the store gives up after 5 retries
 //! ```
 //!
 //! While it runs: `printf 'greeting\n' | nc 127.0.0.1 PORT`, or `curl 127.0.0.1:PORT/jobs`.
@@ -28,8 +30,8 @@ use futures::FutureExt;
 
 use app::{App, Config};
 
-const USAGE: &str =
-    "usage: service [--port PORT] [--for SECONDS] [--fail-init store|server|worker]";
+const USAGE: &str = "usage: service [--port PORT] [--for SECONDS] \
+    [--fail-init store|server|worker] [--connect-failures N]";
 
 struct Args {
     config: Config,
@@ -37,8 +39,12 @@ struct Args {
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    // The store's first connection is refused twice by default, to show the retry.
     let mut parsed = Args {
-        config: Config::default(),
+        config: Config {
+            connect_failures: 2,
+            ..Config::default()
+        },
         run_for: None,
     };
     while let Some(arg) = args.next() {
@@ -55,6 +61,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     Some(Duration::try_from_secs_f64(seconds).map_err(|e| format!("--for: {e}"))?);
             }
             "--fail-init" => parsed.config.fail_init = Some(value("--fail-init")?),
+            "--connect-failures" => {
+                parsed.config.connect_failures = value("--connect-failures")?
+                    .parse()
+                    .map_err(|e| format!("--connect-failures: {e}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
