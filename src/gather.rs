@@ -160,7 +160,8 @@ enum Failure<E> {
 /// Awaits every value of a map concurrently and collects the results under their keys.
 ///
 /// Python's `await_dict_values`: any iterable of `(key, future)` pairs (a `HashMap`, a
-/// `BTreeMap`, a `Vec` of pairs) into any map that collects `(key, value)` pairs. On the first
+/// `BTreeMap`, a `Vec` of pairs) into any map that collects `(key, value)` pairs. The map type
+/// is usually inferred from the binding (`let m: HashMap<_, _> = ...`). On the first
 /// error every other future is dropped and the error returned, as in [`strict_gather`].
 ///
 /// # Examples

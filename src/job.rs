@@ -9,6 +9,18 @@ use crate::rt::BoxFuture;
 
 /// Types that only tell the impls of [`Job`] and [`Acall`] apart. You never name them: write
 /// `impl Job<M>` / `impl Acall<M>` with a generic `M` and let the compiler pick.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::{Job, marker};
+///
+/// fn is_sync_job(_: &impl Job<marker::Sync>) {}
+/// fn is_async_job(_: &impl Job<marker::Async>) {}
+///
+/// is_sync_job(&|| {});
+/// is_async_job(&|| async {});
+/// ```
 pub mod marker {
     use std::marker::PhantomData;
 
@@ -54,11 +66,11 @@ pub mod marker {
 ///     Periodic::builder(job, Duration::from_secs(60)).build().unwrap()
 /// }
 ///
-/// every_minute(|| println!("i'm ok"));                                   // sync, ()
-/// every_minute(|| -> Result<(), String> { Ok(()) });                     // sync, Result
-/// every_minute(|| async { /* await something */ });                      // async, ()
+/// let _sync = every_minute(|| println!("i'm ok"));                      // sync, ()
+/// let _sync_result = every_minute(|| -> Result<(), String> { Ok(()) });  // sync, Result
+/// let _async = every_minute(|| async { /* await something */ });         // async, ()
 /// async fn flush() -> Result<(), std::io::Error> { Ok(()) }
-/// every_minute(flush);                                                   // async fn, Result
+/// let _async_fn = every_minute(flush);                                   // async fn, Result
 /// ```
 ///
 /// # Caveats

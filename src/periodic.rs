@@ -22,18 +22,16 @@ use crate::rt::{BoxFuture, JoinHandle, PanicPayload, Runtime, Timer};
 /// use asynchronously::{Periodic, PeriodicError};
 ///
 /// let error = Periodic::builder(|| {}, Duration::ZERO).build().unwrap_err();
-/// assert!(matches!(error, PeriodicError::ZeroPeriod { .. }));
-/// assert_eq!(error.to_string(), "periodic job `periodic` has a zero period");
+/// assert_eq!(error, PeriodicError::ZeroPeriod);
+/// assert_eq!(error.to_string(), "a periodic job needs a period above zero");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeriodicError {
-    /// A period of zero would run the job in a busy loop.
-    #[error("periodic job `{name}` has a zero period")]
-    ZeroPeriod {
-        /// The job's name.
-        name: String,
-    },
+    /// A period of zero would run the job in a busy loop. (The builder that returns it knows
+    /// which job it is, and logs the job's name at warning level.)
+    #[error("a periodic job needs a period above zero")]
+    ZeroPeriod,
 }
 
 /// What a fixed-rate [`Periodic`] does when a run starts late (a job overran, or the executor
@@ -204,7 +202,8 @@ impl PeriodicBuilder {
     /// [`PeriodicError::ZeroPeriod`] for a zero period.
     pub fn build(self) -> Result<Periodic, PeriodicError> {
         if self.period.is_zero() {
-            return Err(PeriodicError::ZeroPeriod { name: self.name });
+            log::warn!("periodic `{}`: a zero period is refused", self.name);
+            return Err(PeriodicError::ZeroPeriod);
         }
         let rt = self.runtime.unwrap_or_else(crate::rt::default_runtime);
         Ok(Periodic {

@@ -25,7 +25,6 @@ use crate::rt::Runtime;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("attempt timed out after {after:?}")]
-#[non_exhaustive]
 pub struct AttemptTimedOut {
     /// The attempt timeout.
     pub after: Duration,
@@ -361,7 +360,10 @@ impl RetryPolicy {
     /// assert_eq!(policy.run(async || Err::<(), _>("no")).await, Err("no"));
     /// # });
     /// ```
-    pub fn run<F, T, E>(&self, op: F) -> Retry<impl Future<Output = Result<T, E>> + use<F, T, E>, E>
+    pub fn run<'a, F, T, E>(
+        &self,
+        op: F,
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
     where
         F: AsyncFnMut() -> Result<T, E>,
     {
@@ -379,11 +381,11 @@ impl RetryPolicy {
     /// assert_eq!(result, Err(3));
     /// # });
     /// ```
-    pub fn run_with<C, F, Fut, T, E>(
+    pub fn run_with<'a, C, F, Fut, T, E>(
         &self,
         ctx: C,
         op: F,
-    ) -> Retry<impl Future<Output = Result<T, E>> + use<C, F, Fut, T, E>, E>
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, E>
     where
         F: FnMut(C) -> Fut,
         Fut: Future<Output = (C, Result<T, E>)>,
@@ -411,20 +413,20 @@ impl fmt::Debug for RetryPolicy {
     }
 }
 
-type Predicate<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
+type Predicate<'a, E> = Box<dyn Fn(&E) -> bool + Send + Sync + 'a>;
 /// The attempt timeout, and how to make an `E` of its expiry.
 type AttemptTimeout<E> = (Duration, fn(Duration) -> E);
-type Notify<E> = Box<dyn FnMut(&E, Attempt) + Send>;
+type Notify<'a, E> = Box<dyn FnMut(&E, Attempt) + Send + 'a>;
 
 /// Everything a running retry reads: handed over when the retry is first awaited.
-struct Config<E> {
+struct Config<'a, E> {
     policy: RetryPolicy,
-    when: Option<Predicate<E>>,
-    notify: Option<Notify<E>>,
+    when: Option<Predicate<'a, E>>,
+    notify: Option<Notify<'a, E>>,
     attempt_timeout: Option<AttemptTimeout<E>>,
 }
 
-type Slot<E> = Arc<Mutex<Option<Config<E>>>>;
+type Slot<'a, E> = Arc<Mutex<Option<Config<'a, E>>>>;
 
 /// Retries an async operation: returned by [`retry`], [`retry_with`] and [`RetryPolicy::run`];
 /// set it up with its methods, then `.await` it.
@@ -457,15 +459,15 @@ type Slot<E> = Arc<Mutex<Option<Config<E>>>>;
 /// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), nobody is told
 /// ([`notify`](Retry::notify)), attempts have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
 #[must_use = "a Retry does nothing until it is awaited"]
-pub struct Retry<Fut, E> {
+pub struct Retry<'a, Fut, E> {
     future: Fut,
-    slot: Slot<E>,
-    config: Config<E>,
+    slot: Slot<'a, E>,
+    config: Config<'a, E>,
 }
 
-impl<Fut, E> Retry<Fut, E> {
-    fn new(policy: RetryPolicy, drive: impl FnOnce(Slot<E>) -> Fut) -> Self {
-        let slot: Slot<E> = Arc::new(Mutex::new(None));
+impl<'a, Fut, E> Retry<'a, Fut, E> {
+    fn new(policy: RetryPolicy, drive: impl FnOnce(Slot<'a, E>) -> Fut) -> Self {
+        let slot: Slot<'a, E> = Arc::new(Mutex::new(None));
         Self {
             future: drive(slot.clone()),
             slot,
@@ -528,7 +530,7 @@ impl<Fut, E> Retry<Fut, E> {
     /// assert_eq!((result, calls), (Err("fatal"), 1));
     /// # });
     /// ```
-    pub fn when(mut self, pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
+    pub fn when(mut self, pred: impl Fn(&E) -> bool + Send + Sync + 'a) -> Self {
         self.config.when = Some(Box::new(pred));
         self
     }
@@ -583,7 +585,7 @@ impl<Fut, E> Retry<Fut, E> {
     /// assert_eq!(retries, [1, 2]);
     /// # });
     /// ```
-    pub fn notify(mut self, f: impl FnMut(&E, Attempt) + Send + 'static) -> Self {
+    pub fn notify(mut self, f: impl FnMut(&E, Attempt) + Send + 'a) -> Self {
         self.config.notify = Some(Box::new(f));
         self
     }
@@ -635,7 +637,7 @@ impl<Fut, E> Retry<Fut, E> {
     }
 }
 
-impl<Fut, T, E> IntoFuture for Retry<Fut, E>
+impl<Fut, T, E> IntoFuture for Retry<'_, Fut, E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
@@ -648,7 +650,7 @@ where
     }
 }
 
-impl<Fut, E> fmt::Debug for Retry<Fut, E> {
+impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("policy", &self.config.policy)
@@ -706,7 +708,9 @@ impl<Fut, E> fmt::Debug for Retry<Fut, E> {
 /// borrow it lends (a known limitation of async closures on rustc 1.95), so such a retry cannot be
 /// moved into `tokio::spawn`; use [`retry_with`], which passes the state in and out by value and
 /// is `Send`, or an `async move` closure that owns its state.
-pub fn retry<F, T, E>(op: F) -> Retry<impl Future<Output = Result<T, E>> + use<F, T, E>, E>
+pub fn retry<'a, F, T, E>(
+    op: F,
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
 where
     F: AsyncFnMut() -> Result<T, E>,
 {
@@ -751,10 +755,10 @@ where
 ///
 /// An attempt dropped by [`attempt_timeout`](Retry::attempt_timeout) takes the context with it,
 /// so nothing is left to retry with: the retry ends with the timeout error.
-pub fn retry_with<C, F, Fut, T, E>(
+pub fn retry_with<'a, C, F, Fut, T, E>(
     ctx: C,
     op: F,
-) -> Retry<impl Future<Output = Result<T, E>> + use<C, F, Fut, T, E>, E>
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, E>
 where
     F: FnMut(C) -> Fut,
     Fut: Future<Output = (C, Result<T, E>)>,
@@ -772,16 +776,16 @@ const YIELD_EVERY: usize = 32;
 /// `async fn`, or an `AsyncFnMut` wrapper): either of those keeps rustc from proving the retry
 /// future `Send` / `'static` for some operations (a borrowed `retry_with` context, a
 /// `&'static str` error), which `spawn` needs.
-struct Controller<E> {
-    config: Config<E>,
+struct Controller<'a, E> {
+    config: Config<'a, E>,
     /// Looked up only if something needs a clock (a timeout, `max_elapsed`, a non-zero sleep).
     rt: Option<Runtime>,
     started: Option<Instant>,
     retries: usize,
 }
 
-impl<E> Controller<E> {
-    fn new(slot: &Slot<E>) -> Self {
+impl<'a, E> Controller<'a, E> {
+    fn new(slot: &Slot<'a, E>) -> Self {
         let config = slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -874,7 +878,7 @@ impl<E> Controller<E> {
     }
 }
 
-async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<E>) -> Result<T, E> {
+async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<'_, E>) -> Result<T, E> {
     let mut control = Controller::new(&slot);
     loop {
         let error = match control.call(op()).await {
@@ -886,7 +890,7 @@ async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<E>) -
     }
 }
 
-async fn drive_with<C, F, Fut, T, E>(mut ctx: C, mut op: F, slot: Slot<E>) -> Result<T, E>
+async fn drive_with<C, F, Fut, T, E>(mut ctx: C, mut op: F, slot: Slot<'_, E>) -> Result<T, E>
 where
     F: FnMut(C) -> Fut,
     Fut: Future<Output = (C, Result<T, E>)>,
