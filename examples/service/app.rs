@@ -231,6 +231,24 @@ async fn answer(stream: TcpStream, store: &Store) -> std::io::Result<()> {
     writer.flush().await
 }
 
+/// A [`Periodic`] that a component starts in `on_init` and stops (and waits for) in
+/// `on_deinit`.
+#[derive(Default)]
+struct Running(Mutex<Option<Periodic>>);
+
+impl Running {
+    fn keep(&self, periodic: Periodic) {
+        *self.0.lock().unwrap() = Some(periodic);
+    }
+
+    async fn stop(&self) {
+        let periodic = self.0.lock().unwrap().take();
+        if let Some(periodic) = periodic {
+            periodic.stop().await;
+        }
+    }
+}
+
 /// A background worker: does a job every half second (a [`Periodic`]) and counts them in the
 /// store.
 pub struct Worker {
@@ -239,7 +257,7 @@ pub struct Worker {
     rt: Runtime,
     store: Arc<Store>,
     jobs: Arc<AtomicU64>,
-    periodic: Mutex<Option<Periodic>>,
+    periodic: Running,
 }
 
 impl Component for Worker {
@@ -261,14 +279,11 @@ impl Component for Worker {
             .name("worker")
             .runtime(&self.rt)
             .start()?;
-        *self.periodic.lock().unwrap() = Some(periodic);
+        self.periodic.keep(periodic);
         Ok(())
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
-        let periodic = self.periodic.lock().unwrap().take();
-        if let Some(periodic) = periodic {
-            periodic.stop().await;
-        }
+        self.periodic.stop().await;
         log::info!(
             "worker: stopped after {} jobs",
             self.jobs.load(Ordering::SeqCst)
@@ -282,7 +297,7 @@ pub struct Health {
     lifecycle: Lifecycle,
     rt: Runtime,
     store: Arc<Store>,
-    periodic: Mutex<Option<Periodic>>,
+    periodic: Running,
 }
 
 impl Component for Health {
@@ -302,14 +317,11 @@ impl Component for Health {
             .name("health")
             .runtime(&self.rt)
             .start()?;
-        *self.periodic.lock().unwrap() = Some(periodic);
+        self.periodic.keep(periodic);
         Ok(())
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
-        let periodic = self.periodic.lock().unwrap().take();
-        if let Some(periodic) = periodic {
-            periodic.stop().await;
-        }
+        self.periodic.stop().await;
         Ok(())
     }
 }
@@ -348,13 +360,13 @@ impl App {
                 rt: rt.clone(),
                 store: store.clone(),
                 jobs: Arc::new(AtomicU64::new(0)),
-                periodic: Mutex::new(None),
+                periodic: Running::default(),
             },
             health: Health {
                 lifecycle: Lifecycle::new(),
                 rt: rt.clone(),
                 store: store.clone(),
-                periodic: Mutex::new(None),
+                periodic: Running::default(),
             },
             store,
         };

@@ -322,59 +322,31 @@ pub trait ComponentExt: Component {
 
 impl<C: Component> ComponentExt for C {}
 
-impl<C: Component + ?Sized> Component for &C {
-    fn lifecycle(&self) -> &Lifecycle {
-        (**self).lifecycle()
-    }
-    fn name(&self) -> Cow<'_, str> {
-        (**self).name()
-    }
-    fn on_init(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_init()
-    }
-    fn on_deinit(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_deinit()
-    }
-    fn children(&self) -> Children<'_> {
-        (**self).children()
-    }
+/// A reference or smart pointer to a component is that component: `&C`, `Box<C>` and `Arc<C>`
+/// delegate every method, so that shared and boxed children can be listed as they are.
+macro_rules! delegate_component {
+    ($($pointer:ty),+) => {$(
+        impl<C: Component + ?Sized> Component for $pointer {
+            fn lifecycle(&self) -> &Lifecycle {
+                (**self).lifecycle()
+            }
+            fn name(&self) -> Cow<'_, str> {
+                (**self).name()
+            }
+            fn on_init(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).on_init()
+            }
+            fn on_deinit(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).on_deinit()
+            }
+            fn children(&self) -> Children<'_> {
+                (**self).children()
+            }
+        }
+    )+};
 }
 
-impl<C: Component + ?Sized> Component for Box<C> {
-    fn lifecycle(&self) -> &Lifecycle {
-        (**self).lifecycle()
-    }
-    fn name(&self) -> Cow<'_, str> {
-        (**self).name()
-    }
-    fn on_init(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_init()
-    }
-    fn on_deinit(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_deinit()
-    }
-    fn children(&self) -> Children<'_> {
-        (**self).children()
-    }
-}
-
-impl<C: Component + ?Sized> Component for std::sync::Arc<C> {
-    fn lifecycle(&self) -> &Lifecycle {
-        (**self).lifecycle()
-    }
-    fn name(&self) -> Cow<'_, str> {
-        (**self).name()
-    }
-    fn on_init(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_init()
-    }
-    fn on_deinit(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).on_deinit()
-    }
-    fn children(&self) -> Children<'_> {
-        (**self).children()
-    }
-}
+delegate_component!(&C, Box<C>, std::sync::Arc<C>);
 
 /// [`Component`] made object-safe, so that children of different types can sit in one list.
 pub(crate) trait DynComponent: Send + Sync {
