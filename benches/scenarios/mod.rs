@@ -1,0 +1,660 @@
+//! The scenarios of `benches/compare.rs` and `benches/primitives.rs`: each primitive of this
+//! crate beside its nearest peer, doing the same work.
+//!
+//! The runtimes are built through the public `Spawner` and `Timer` traits, as a user of any
+//! executor would, so that `cargo bench` needs no feature flag.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::{pending, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle};
+use asynchronously::rt::{BoxFuture, Runtime, Timer};
+use asynchronously::{Event, Periodic, await_map_values, retry, strict_gather, strict_gather_spawned};
+use futures::future::{Either, join_all, try_join_all};
+use futures::stream::{FuturesUnordered, TryStreamExt};
+
+/// What a scenario measures.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Unit {
+    /// Microseconds per item: the run's time divided by its items.
+    MicrosPerItem,
+    /// Milliseconds (a mean lateness).
+    Millis,
+    /// Bytes per item (net allocated while the items are alive).
+    BytesPerItem,
+}
+
+/// One run of one side: gives the measured quantity (seconds, or bytes) for `items` items.
+pub type Run = Box<dyn FnMut() -> f64>;
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub peer: &'static str,
+    pub goal: f64,
+    pub unit: Unit,
+    pub items: usize,
+    pub ours: Run,
+    pub theirs: Run,
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// A tokio runtime with 2 workers.
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Sleeps on `tokio::time`, bound to one tokio runtime: what `rt::Tokio` does, written against
+/// the public `Timer` trait.
+struct TokioTimer(tokio::runtime::Handle);
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let _entered = self.0.enter();
+        Box::pin(tokio::time::sleep(duration))
+    }
+    fn now(&self) -> Instant {
+        let _entered = self.0.enter();
+        tokio::time::Instant::now().into_std()
+    }
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Our `Runtime` on a tokio runtime.
+pub fn on_tokio(runtime: &tokio::runtime::Runtime) -> Runtime {
+    let handle = runtime.handle().clone();
+    let spawner = handle.clone();
+    Runtime::with_timer(move |task| drop(spawner.spawn(task)), TokioTimer(handle))
+}
+
+/// Our `Runtime` on smol's global executor.
+pub fn on_smol() -> Runtime {
+    Runtime::new(|task| smol::spawn(task).detach())
+}
+
+pub const N: usize = 10_000;
+
+pub fn strict_gather_ready() -> Scenario {
+    Scenario {
+        name: "strict_gather 10k ready Ok",
+        peer: "futures::try_join_all",
+        goal: 1.1,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(|| {
+            timed(|| {
+                let out = futures::executor::block_on(strict_gather((0..N as u64).map(|i| ready(Ok::<_, ()>(i)))));
+                assert_eq!(out.unwrap().len(), N);
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                let out = futures::executor::block_on(try_join_all((0..N as u64).map(|i| ready(Ok::<_, ()>(i)))));
+                assert_eq!(out.unwrap().len(), N);
+            })
+        }),
+    }
+}
+
+/// 10,000 futures: all pending but the last, which fails.
+fn last_fails() -> impl Iterator<Item = Either<std::future::Pending<Result<u64, u64>>, std::future::Ready<Result<u64, u64>>>> {
+    (0..N).map(|i| if i == N - 1 { Either::Right(ready(Err(i as u64))) } else { Either::Left(pending()) })
+}
+
+pub fn strict_gather_fail_fast() -> Scenario {
+    Scenario {
+        name: "strict_gather 10k, last fails, rest pending",
+        peer: "FuturesUnordered + try_collect",
+        goal: 1.1,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(|| {
+            timed(|| {
+                let out = futures::executor::block_on(strict_gather(last_fails()));
+                assert!(out.is_err());
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                let out = futures::executor::block_on(last_fails().collect::<FuturesUnordered<_>>().try_collect::<Vec<_>>());
+                assert!(out.is_err());
+            })
+        }),
+    }
+}
+
+pub fn await_map_values_hashmap() -> Scenario {
+    Scenario {
+        name: "await_map_values 10k into HashMap",
+        peer: "try_join_all + collect",
+        goal: 1.2,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(|| {
+            timed(|| {
+                let pairs = (0..N as u64).map(|i| (i, ready(Ok::<_, ()>(i))));
+                let map: HashMap<u64, u64> = futures::executor::block_on(await_map_values(pairs)).unwrap();
+                assert_eq!(map.len(), N);
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                let (keys, futures): (Vec<u64>, Vec<_>) = (0..N as u64).map(|i| (i, ready(Ok::<_, ()>(i)))).unzip();
+                let values = futures::executor::block_on(try_join_all(futures)).unwrap();
+                let map: HashMap<u64, u64> = keys.into_iter().zip(values).collect();
+                assert_eq!(map.len(), N);
+            })
+        }),
+    }
+}
+
+pub fn strict_gather_spawned_tokio() -> Scenario {
+    let runtime = Arc::new(tokio_runtime());
+    let rt = on_tokio(&runtime);
+    let peer_runtime = runtime.clone();
+    Scenario {
+        name: "strict_gather_spawned 10k trivial, tokio 2 workers",
+        peer: "tokio JoinSet spawn + join",
+        goal: 1.2,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(move || {
+            timed(|| {
+                let out = runtime.block_on(strict_gather_spawned(&rt, (0..N as u64).map(|i| async move { Ok::<_, ()>(i) })));
+                assert_eq!(out.unwrap().len(), N);
+            })
+        }),
+        theirs: Box::new(move || {
+            timed(|| {
+                let count = peer_runtime.block_on(async {
+                    let mut set = tokio::task::JoinSet::new();
+                    for i in 0..N as u64 {
+                        set.spawn(async move { i });
+                    }
+                    let mut count = 0;
+                    while let Some(result) = set.join_next().await {
+                        result.unwrap();
+                        count += 1;
+                    }
+                    count
+                });
+                assert_eq!(count, N);
+            })
+        }),
+    }
+}
+
+pub fn drain_tokio() -> Scenario {
+    let runtime = Arc::new(tokio_runtime());
+    let rt = on_tokio(&runtime);
+    let peer_runtime = runtime.clone();
+    Scenario {
+        name: "spawn 10k + wait_for_all_other_tasks, tokio",
+        peer: "tokio-util TaskTracker spawn + close + wait",
+        goal: 1.3,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(move || {
+            timed(|| {
+                runtime.block_on(async {
+                    for _ in 0..N {
+                        rt.spawn(async {}).detach();
+                    }
+                    rt.wait_for_all_other_tasks().await;
+                });
+            })
+        }),
+        theirs: Box::new(move || {
+            timed(|| {
+                peer_runtime.block_on(async {
+                    let tracker = tokio_util::task::TaskTracker::new();
+                    for _ in 0..N {
+                        tracker.spawn(async {});
+                    }
+                    tracker.close();
+                    tracker.wait().await;
+                });
+            })
+        }),
+    }
+}
+
+pub fn drain_smol() -> Scenario {
+    let rt = on_smol();
+    Scenario {
+        name: "spawn 10k + wait_for_all_other_tasks, smol",
+        peer: "smol spawn + join all",
+        goal: 1.3,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(move || {
+            timed(|| {
+                smol::block_on(async {
+                    for _ in 0..N {
+                        rt.spawn(async {}).detach();
+                    }
+                    rt.wait_for_all_other_tasks().await;
+                });
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                smol::block_on(async {
+                    let tasks: Vec<_> = (0..N).map(|_| smol::spawn(async {})).collect();
+                    join_all(tasks).await;
+                });
+            })
+        }),
+    }
+}
+
+/// The peer's event: a flag and a raw `event_listener::Event`, with the same protocol as ours.
+#[derive(Default)]
+struct RawEvent {
+    flag: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl RawEvent {
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+    fn clear(&self) {
+        self.flag.store(false, Ordering::SeqCst);
+    }
+    async fn wait(&self) {
+        loop {
+            if self.flag.load(Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.flag.load(Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+pub const ROUND_TRIPS: usize = 10_000;
+
+pub fn event_round_trip() -> Scenario {
+    Scenario {
+        name: "Event set/wait round trip between two tasks, 10k",
+        peer: "raw event_listener::Event",
+        goal: 1.1,
+        unit: Unit::MicrosPerItem,
+        items: ROUND_TRIPS,
+        ours: Box::new(|| {
+            let (ping, pong) = (Event::new(), Event::new());
+            timed(|| {
+                futures::executor::block_on(futures::future::join(
+                    async {
+                        for _ in 0..ROUND_TRIPS {
+                            ping.wait().await;
+                            ping.clear();
+                            pong.set();
+                        }
+                    },
+                    async {
+                        for _ in 0..ROUND_TRIPS {
+                            ping.set();
+                            pong.wait().await;
+                            pong.clear();
+                        }
+                    },
+                ));
+            })
+        }),
+        theirs: Box::new(|| {
+            let (ping, pong) = (RawEvent::default(), RawEvent::default());
+            timed(|| {
+                futures::executor::block_on(futures::future::join(
+                    async {
+                        for _ in 0..ROUND_TRIPS {
+                            ping.wait().await;
+                            ping.clear();
+                            pong.set();
+                        }
+                    },
+                    async {
+                        for _ in 0..ROUND_TRIPS {
+                            ping.set();
+                            pong.wait().await;
+                            pong.clear();
+                        }
+                    },
+                ));
+            })
+        }),
+    }
+}
+
+/// A component with nothing to do but take part.
+#[derive(Default)]
+pub struct Leaf {
+    lifecycle: Lifecycle,
+}
+
+impl Component for Leaf {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+}
+
+#[derive(Default)]
+pub struct Root {
+    lifecycle: Lifecycle,
+    leaves: Vec<Leaf>,
+}
+
+impl Component for Root {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn children(&self) -> Children<'_> {
+        asynchronously::children![self.leaves]
+    }
+}
+
+pub fn lifecycle_wide() -> Scenario {
+    Scenario {
+        name: "lifecycle init + deinit, 1 root + 10k leaves",
+        peer: "join_all of 10k no-op async blocks (floor)",
+        goal: 3.0,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(|| {
+            // Building the tree is the user's code; the lifecycle is what is timed.
+            let root = Root { lifecycle: Lifecycle::new(), leaves: (0..N).map(|_| Leaf::default()).collect() };
+            timed(|| {
+                futures::executor::block_on(async {
+                    root.init().await.unwrap();
+                    root.deinit().await.unwrap();
+                });
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                futures::executor::block_on(join_all((0..N).map(|_| async {})));
+            })
+        }),
+    }
+}
+
+pub const CHAIN: usize = 1_000;
+
+pub fn lifecycle_chain() -> Scenario {
+    Scenario {
+        name: "lifecycle init, chain of 1k (each after the previous)",
+        peer: "1k sequential event-listener round trips",
+        goal: 1.5,
+        unit: Unit::MicrosPerItem,
+        items: CHAIN,
+        ours: Box::new(|| {
+            let root = Root { lifecycle: Lifecycle::new(), leaves: (0..CHAIN).map(|_| Leaf::default()).collect() };
+            for pair in root.leaves.windows(2) {
+                pair[1].lifecycle().init_phase().after(pair[0].lifecycle().init_phase()).unwrap();
+            }
+            timed(|| futures::executor::block_on(root.init()).unwrap())
+        }),
+        theirs: Box::new(|| {
+            let events: Vec<RawEvent> = (0..CHAIN).map(|_| RawEvent::default()).collect();
+            timed(|| {
+                futures::executor::block_on(join_all((0..CHAIN).map(|i| {
+                    let events = &events;
+                    async move {
+                        if i > 0 {
+                            events[i - 1].wait().await;
+                        }
+                        events[i].set();
+                    }
+                })));
+            })
+        }),
+    }
+}
+
+pub const FAILURES: usize = 1_000;
+
+pub fn retry_zero_sleep() -> Scenario {
+    Scenario {
+        name: "retry of an op failing 1k times, zero sleep",
+        peer: "backon with a yielding sleeper",
+        goal: 1.0,
+        unit: Unit::MicrosPerItem,
+        items: FAILURES,
+        ours: Box::new(|| {
+            timed(|| {
+                let mut calls = 0;
+                let out = futures::executor::block_on(
+                    retry(async || {
+                        calls += 1;
+                        if calls <= FAILURES { Err(calls) } else { Ok(calls) }
+                    })
+                    .sleep(Duration::ZERO)
+                    .into_future_for_bench(),
+                );
+                assert_eq!(out, Ok(FAILURES + 1));
+            })
+        }),
+        theirs: Box::new(|| {
+            use backon::Retryable;
+            timed(|| {
+                let calls = std::cell::Cell::new(0);
+                let op = || async {
+                    calls.set(calls.get() + 1);
+                    if calls.get() <= FAILURES { Err(calls.get()) } else { Ok(calls.get()) }
+                };
+                let backoff = backon::ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(FAILURES);
+                let out = futures::executor::block_on(op.retry(backoff).sleep(|_| yield_now()));
+                assert_eq!(out, Ok(FAILURES + 1));
+            })
+        }),
+    }
+}
+
+/// `.await` needs an async context; this spells `IntoFuture` out.
+pub trait IntoFutureForBench: std::future::IntoFuture + Sized {
+    fn into_future_for_bench(self) -> Self::IntoFuture {
+        std::future::IntoFuture::into_future(self)
+    }
+}
+impl<T: std::future::IntoFuture> IntoFutureForBench for T {}
+
+/// Yields to the executor once.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+pub const TICKS: u32 = 100;
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The mean lateness (seconds) of `TICKS` ticks: each run's start minus when it was due.
+fn mean_lateness(latenesses: &Mutex<Vec<Duration>>) -> f64 {
+    let latenesses = latenesses.lock().unwrap();
+    latenesses.iter().map(Duration::as_secs_f64).sum::<f64>() / latenesses.len() as f64
+}
+
+pub fn periodic_lateness() -> Scenario {
+    let runtime = Arc::new(tokio_runtime());
+    let rt = on_tokio(&runtime);
+    let peer_runtime = runtime.clone();
+    Scenario {
+        name: "Periodic fixed rate 10ms x 100, mean lateness, tokio",
+        peer: "tokio::time::interval",
+        goal: 1.0,
+        unit: Unit::Millis,
+        items: 1,
+        ours: Box::new(move || {
+            let latenesses = Arc::new(Mutex::new(Vec::new()));
+            let done = Event::new();
+            let start = Instant::now();
+            let mut tick = 0_u32;
+            let job = {
+                let (latenesses, done) = (latenesses.clone(), done.clone());
+                move || {
+                    tick += 1;
+                    let due = start + TICK * tick;
+                    latenesses.lock().unwrap().push(Instant::now().saturating_duration_since(due));
+                    if tick == TICKS {
+                        done.set();
+                    }
+                }
+            };
+            let periodic = Periodic::builder(job, TICK).fixed_rate(true).runtime(&rt).start().unwrap();
+            runtime.block_on(done.wait());
+            runtime.block_on(periodic.stop());
+            mean_lateness(&latenesses)
+        }),
+        theirs: Box::new(move || {
+            let latenesses = Arc::new(Mutex::new(Vec::new()));
+            let start = Instant::now();
+            let task = peer_runtime.spawn({
+                let latenesses = latenesses.clone();
+                async move {
+                    let mut interval = tokio::time::interval_at((start + TICK).into(), TICK);
+                    for tick in 1..=TICKS {
+                        interval.tick().await;
+                        let due = start + TICK * tick;
+                        latenesses.lock().unwrap().push(Instant::now().saturating_duration_since(due));
+                    }
+                }
+            });
+            peer_runtime.block_on(task).unwrap();
+            mean_lateness(&latenesses)
+        }),
+    }
+}
+
+/// Bytes still allocated after `f` (net of frees), as the bench's counting allocator sees them.
+pub type NetBytes = fn(&mut dyn FnMut()) -> f64;
+
+pub const IDLE: usize = 1_000;
+
+/// Lets tasks on `runtime` reach their first await.
+fn settle(runtime: &tokio::runtime::Runtime) {
+    runtime.block_on(tokio::time::sleep(Duration::from_millis(50)));
+}
+
+pub fn bytes_per_idle_periodic(net_bytes: NetBytes) -> Scenario {
+    let runtime = Arc::new(tokio_runtime());
+    let rt = on_tokio(&runtime);
+    let peer_runtime = runtime.clone();
+    Scenario {
+        name: "bytes allocated per idle Periodic (1k, tokio)",
+        peer: "a tokio task looping on interval",
+        goal: 1.5,
+        unit: Unit::BytesPerItem,
+        items: IDLE,
+        ours: Box::new(move || {
+            let mut kept = Vec::with_capacity(IDLE);
+            let bytes = net_bytes(&mut || {
+                for _ in 0..IDLE {
+                    kept.push(Periodic::builder(|| {}, Duration::from_secs(3600)).runtime(&rt).start().unwrap());
+                }
+                settle(&runtime);
+            });
+            drop(kept);
+            settle(&runtime);
+            bytes
+        }),
+        theirs: Box::new(move || {
+            let mut kept = Vec::with_capacity(IDLE);
+            let bytes = net_bytes(&mut || {
+                for _ in 0..IDLE {
+                    kept.push(peer_runtime.spawn(async {
+                        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+                        loop {
+                            interval.tick().await;
+                        }
+                    }));
+                }
+                settle(&peer_runtime);
+            });
+            kept.iter().for_each(tokio::task::JoinHandle::abort);
+            drop(kept);
+            settle(&peer_runtime);
+            bytes
+        }),
+    }
+}
+
+pub fn bytes_per_spawned_task(net_bytes: NetBytes) -> Scenario {
+    let runtime = Arc::new(tokio_runtime());
+    let rt = on_tokio(&runtime);
+    let peer_runtime = runtime.clone();
+    Scenario {
+        name: "bytes allocated per spawned task (1k pending, tokio)",
+        peer: "tokio spawn",
+        goal: 1.5,
+        unit: Unit::BytesPerItem,
+        items: IDLE,
+        ours: Box::new(move || {
+            let mut kept = Vec::with_capacity(IDLE);
+            let bytes = net_bytes(&mut || {
+                for _ in 0..IDLE {
+                    kept.push(rt.spawn(pending::<()>()));
+                }
+                settle(&runtime);
+            });
+            drop(kept);
+            settle(&runtime);
+            bytes
+        }),
+        theirs: Box::new(move || {
+            let mut kept = Vec::with_capacity(IDLE);
+            let bytes = net_bytes(&mut || {
+                for _ in 0..IDLE {
+                    kept.push(peer_runtime.spawn(pending::<()>()));
+                }
+                settle(&peer_runtime);
+            });
+            kept.iter().for_each(tokio::task::JoinHandle::abort);
+            drop(kept);
+            settle(&peer_runtime);
+            bytes
+        }),
+    }
+}
+
+/// Every scenario that measures time, in the order of the table.
+pub fn timed_scenarios() -> Vec<Scenario> {
+    vec![
+        strict_gather_ready(),
+        strict_gather_fail_fast(),
+        await_map_values_hashmap(),
+        strict_gather_spawned_tokio(),
+        drain_tokio(),
+        drain_smol(),
+        event_round_trip(),
+        lifecycle_wide(),
+        lifecycle_chain(),
+        retry_zero_sleep(),
+    ]
+}
