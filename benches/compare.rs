@@ -69,7 +69,10 @@ fn run(scenario: &mut Scenario) -> bool {
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument filters the scenarios by name.
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let mut all = scenarios::timed_scenarios();
     all.push(scenarios::periodic_lateness());
     all.push(scenarios::bytes_per_idle_periodic(net_bytes));

@@ -594,7 +594,6 @@ async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
         if !shared.active.load(Ordering::SeqCst) {
             break;
         }
-        let started = timer.now();
         // A sync job runs inside `job()` itself, an async one in its future: catch both.
         let outcome = match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
             Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
@@ -611,14 +610,7 @@ async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
         }
         let ended_at = timer.now();
         deadline = if shared.schedule.fixed_rate {
-            // The run was due at `due` and started at `started`.
-            next_fixed_rate(
-                due.min(started),
-                started,
-                ended_at,
-                period,
-                shared.schedule.missed_ticks,
-            )
+            next_fixed_rate(due, ended_at, period, shared.schedule.missed_ticks)
         } else {
             ended_at.checked_add(period)
         };
@@ -643,34 +635,30 @@ fn first_deadline(shared: &Shared, timer: &dyn Timer) -> Option<Instant> {
     }
 }
 
-/// The next deadline of a fixed-rate loop whose run was due at `due`, started at `started` and
-/// ended at `ended`.
+/// The next deadline of a fixed-rate loop whose run was due at `due` and ended at `ended`.
+///
+/// A run that starts a little late (timers fire late, by a millisecond on tokio) keeps the
+/// schedule: only a tick whose deadline passed before the run ended counts as missed.
 fn next_fixed_rate(
     due: Instant,
-    started: Instant,
     ended: Instant,
     period: Duration,
     policy: MissedTicks,
 ) -> Option<Instant> {
-    // A run that started late under `Delay` moves the schedule to its own start.
-    let base = match policy {
-        MissedTicks::Delay if started > due => started,
-        _ => due,
-    };
-    let next = base.checked_add(period)?;
+    let next = due.checked_add(period)?;
     if next >= ended {
         return Some(next);
     }
-    // The next tick was missed while the job ran.
+    // The next tick was missed while the job ran (or before it started).
     match policy {
         MissedTicks::Burst => Some(next),
         MissedTicks::Delay => Some(ended),
         MissedTicks::Skip => {
             // The first tick of the schedule at or after `ended`.
-            let behind = ended.duration_since(base).as_nanos();
+            let behind = ended.duration_since(due).as_nanos();
             let periods = behind.div_ceil(period.as_nanos());
             let offset = period.checked_mul(u32::try_from(periods).ok()?)?;
-            base.checked_add(offset)
+            due.checked_add(offset)
         }
     }
 }

@@ -178,6 +178,31 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// Regression: a fixed-rate run that starts a little late (a timer fires late; tokio's by a
+    /// millisecond) must keep the schedule. `Delay` moved the schedule to every late start, so
+    /// the runs drifted by the lateness each tick. Here the clock moves in 30 ms steps, so each
+    /// wake is up to 29 ms late: the runs stay on the 100 ms grid (the first step past it).
+    async fn fixed_rate_does_not_drift_when_wakes_are_late(rt, _clock) {
+        for policy in [MissedTicks::Delay, MissedTicks::Burst, MissedTicks::Skip] {
+            let clock = ManualClock::new();
+            let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
+            let starts = Starts::default();
+            let job = timed_job(&rt, &clock, &starts, |_| Duration::ZERO);
+            let periodic = Periodic::builder(job, 100 * MS)
+                .fixed_rate(true)
+                .missed_ticks(policy)
+                .runtime(&rt)
+                .start()
+                .unwrap();
+            sleepers(&clock, 1).await;
+            run_for(&clock, 600 * MS, 30 * MS, 1).await;
+            assert_eq!(starts.get(), [120, 210, 300, 420, 510, 600], "{policy:?}");
+            periodic.stop().await;
+        }
+    }
+}
+
+each_runtime! {
     /// stop() during a one-day sleep returns at once, without the clock moving.
     async fn stop_during_a_long_sleep_returns_at_once(rt, clock) {
         let periodic = Periodic::builder(|| {}, Duration::from_secs(86_400)).runtime(&rt).start().unwrap();

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle};
 use asynchronously::rt::{BoxFuture, Runtime, Timer};
-use asynchronously::{Event, Periodic, await_map_values, retry, strict_gather, strict_gather_spawned};
+use asynchronously::{
+    Event, Periodic, await_map_values, retry, strict_gather, strict_gather_spawned,
+};
 use futures::future::{Either, join_all, try_join_all};
 use futures::stream::{FuturesUnordered, TryStreamExt};
 
@@ -97,13 +99,17 @@ pub fn strict_gather_ready() -> Scenario {
         items: N,
         ours: Box::new(|| {
             timed(|| {
-                let out = futures::executor::block_on(strict_gather((0..N as u64).map(|i| ready(Ok::<_, ()>(i)))));
+                let out = futures::executor::block_on(strict_gather(
+                    (0..N as u64).map(|i| ready(Ok::<_, ()>(i))),
+                ));
                 assert_eq!(out.unwrap().len(), N);
             })
         }),
         theirs: Box::new(|| {
             timed(|| {
-                let out = futures::executor::block_on(try_join_all((0..N as u64).map(|i| ready(Ok::<_, ()>(i)))));
+                let out = futures::executor::block_on(try_join_all(
+                    (0..N as u64).map(|i| ready(Ok::<_, ()>(i))),
+                ));
                 assert_eq!(out.unwrap().len(), N);
             })
         }),
@@ -111,8 +117,16 @@ pub fn strict_gather_ready() -> Scenario {
 }
 
 /// 10,000 futures: all pending but the last, which fails.
-fn last_fails() -> impl Iterator<Item = Either<std::future::Pending<Result<u64, u64>>, std::future::Ready<Result<u64, u64>>>> {
-    (0..N).map(|i| if i == N - 1 { Either::Right(ready(Err(i as u64))) } else { Either::Left(pending()) })
+fn last_fails() -> impl Iterator<
+    Item = Either<std::future::Pending<Result<u64, u64>>, std::future::Ready<Result<u64, u64>>>,
+> {
+    (0..N).map(|i| {
+        if i == N - 1 {
+            Either::Right(ready(Err(i as u64)))
+        } else {
+            Either::Left(pending())
+        }
+    })
 }
 
 pub fn strict_gather_fail_fast() -> Scenario {
@@ -130,7 +144,11 @@ pub fn strict_gather_fail_fast() -> Scenario {
         }),
         theirs: Box::new(|| {
             timed(|| {
-                let out = futures::executor::block_on(last_fails().collect::<FuturesUnordered<_>>().try_collect::<Vec<_>>());
+                let out = futures::executor::block_on(
+                    last_fails()
+                        .collect::<FuturesUnordered<_>>()
+                        .try_collect::<Vec<_>>(),
+                );
                 assert!(out.is_err());
             })
         }),
@@ -147,13 +165,15 @@ pub fn await_map_values_hashmap() -> Scenario {
         ours: Box::new(|| {
             timed(|| {
                 let pairs = (0..N as u64).map(|i| (i, ready(Ok::<_, ()>(i))));
-                let map: HashMap<u64, u64> = futures::executor::block_on(await_map_values(pairs)).unwrap();
+                let map: HashMap<u64, u64> =
+                    futures::executor::block_on(await_map_values(pairs)).unwrap();
                 assert_eq!(map.len(), N);
             })
         }),
         theirs: Box::new(|| {
             timed(|| {
-                let (keys, futures): (Vec<u64>, Vec<_>) = (0..N as u64).map(|i| (i, ready(Ok::<_, ()>(i)))).unzip();
+                let (keys, futures): (Vec<u64>, Vec<_>) =
+                    (0..N as u64).map(|i| (i, ready(Ok::<_, ()>(i)))).unzip();
                 let values = futures::executor::block_on(try_join_all(futures)).unwrap();
                 let map: HashMap<u64, u64> = keys.into_iter().zip(values).collect();
                 assert_eq!(map.len(), N);
@@ -174,7 +194,10 @@ pub fn strict_gather_spawned_tokio() -> Scenario {
         items: N,
         ours: Box::new(move || {
             timed(|| {
-                let out = runtime.block_on(strict_gather_spawned(&rt, (0..N as u64).map(|i| async move { Ok::<_, ()>(i) })));
+                let out = runtime.block_on(strict_gather_spawned(
+                    &rt,
+                    (0..N as u64).map(|i| async move { Ok::<_, ()>(i) }),
+                ));
                 assert_eq!(out.unwrap().len(), N);
             })
         }),
@@ -381,7 +404,10 @@ pub fn lifecycle_wide() -> Scenario {
         items: N,
         ours: Box::new(|| {
             // Building the tree is the user's code; the lifecycle is what is timed.
-            let root = Root { lifecycle: Lifecycle::new(), leaves: (0..N).map(|_| Leaf::default()).collect() };
+            let root = Root {
+                lifecycle: Lifecycle::new(),
+                leaves: (0..N).map(|_| Leaf::default()).collect(),
+            };
             timed(|| {
                 futures::executor::block_on(async {
                     root.init().await.unwrap();
@@ -407,9 +433,16 @@ pub fn lifecycle_chain() -> Scenario {
         unit: Unit::MicrosPerItem,
         items: CHAIN,
         ours: Box::new(|| {
-            let root = Root { lifecycle: Lifecycle::new(), leaves: (0..CHAIN).map(|_| Leaf::default()).collect() };
+            let root = Root {
+                lifecycle: Lifecycle::new(),
+                leaves: (0..CHAIN).map(|_| Leaf::default()).collect(),
+            };
             for pair in root.leaves.windows(2) {
-                pair[1].lifecycle().init_phase().after(pair[0].lifecycle().init_phase()).unwrap();
+                pair[1]
+                    .lifecycle()
+                    .init_phase()
+                    .after(pair[0].lifecycle().init_phase())
+                    .unwrap();
             }
             timed(|| futures::executor::block_on(root.init()).unwrap())
         }),
@@ -445,7 +478,11 @@ pub fn retry_zero_sleep() -> Scenario {
                 let out = futures::executor::block_on(
                     retry(async || {
                         calls += 1;
-                        if calls <= FAILURES { Err(calls) } else { Ok(calls) }
+                        if calls <= FAILURES {
+                            Err(calls)
+                        } else {
+                            Ok(calls)
+                        }
                     })
                     .sleep(Duration::ZERO)
                     .into_future_for_bench(),
@@ -459,9 +496,15 @@ pub fn retry_zero_sleep() -> Scenario {
                 let calls = std::cell::Cell::new(0);
                 let op = || async {
                     calls.set(calls.get() + 1);
-                    if calls.get() <= FAILURES { Err(calls.get()) } else { Ok(calls.get()) }
+                    if calls.get() <= FAILURES {
+                        Err(calls.get())
+                    } else {
+                        Ok(calls.get())
+                    }
                 };
-                let backoff = backon::ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(FAILURES);
+                let backoff = backon::ConstantBuilder::default()
+                    .with_delay(Duration::ZERO)
+                    .with_max_times(FAILURES);
                 let out = futures::executor::block_on(op.retry(backoff).sleep(|_| yield_now()));
                 assert_eq!(out, Ok(FAILURES + 1));
             })
@@ -521,13 +564,20 @@ pub fn periodic_lateness() -> Scenario {
                 move || {
                     tick += 1;
                     let due = start + TICK * tick;
-                    latenesses.lock().unwrap().push(Instant::now().saturating_duration_since(due));
+                    latenesses
+                        .lock()
+                        .unwrap()
+                        .push(Instant::now().saturating_duration_since(due));
                     if tick == TICKS {
                         done.set();
                     }
                 }
             };
-            let periodic = Periodic::builder(job, TICK).fixed_rate(true).runtime(&rt).start().unwrap();
+            let periodic = Periodic::builder(job, TICK)
+                .fixed_rate(true)
+                .runtime(&rt)
+                .start()
+                .unwrap();
             runtime.block_on(done.wait());
             runtime.block_on(periodic.stop());
             mean_lateness(&latenesses)
@@ -542,7 +592,10 @@ pub fn periodic_lateness() -> Scenario {
                     for tick in 1..=TICKS {
                         interval.tick().await;
                         let due = start + TICK * tick;
-                        latenesses.lock().unwrap().push(Instant::now().saturating_duration_since(due));
+                        latenesses
+                            .lock()
+                            .unwrap()
+                            .push(Instant::now().saturating_duration_since(due));
                     }
                 }
             });
@@ -559,7 +612,7 @@ pub const IDLE: usize = 1_000;
 
 /// Lets tasks on `runtime` reach their first await.
 fn settle(runtime: &tokio::runtime::Runtime) {
-    runtime.block_on(tokio::time::sleep(Duration::from_millis(50)));
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
 }
 
 pub fn bytes_per_idle_periodic(net_bytes: NetBytes) -> Scenario {
@@ -576,7 +629,12 @@ pub fn bytes_per_idle_periodic(net_bytes: NetBytes) -> Scenario {
             let mut kept = Vec::with_capacity(IDLE);
             let bytes = net_bytes(&mut || {
                 for _ in 0..IDLE {
-                    kept.push(Periodic::builder(|| {}, Duration::from_secs(3600)).runtime(&rt).start().unwrap());
+                    kept.push(
+                        Periodic::builder(|| {}, Duration::from_secs(3600))
+                            .runtime(&rt)
+                            .start()
+                            .unwrap(),
+                    );
                 }
                 settle(&runtime);
             });
