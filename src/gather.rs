@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::resume_unwind;
 
+use futures::FutureExt;
 use futures::future::FusedFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -50,17 +51,29 @@ where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<T, E>>,
 {
-    let mut pending: FuturesUnordered<_> = futures
-        .into_iter()
-        .enumerate()
-        .map(|(index, future)| async move { (index, future.await) })
-        .collect();
-    let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None)
-        .take(pending.len())
-        .collect();
+    let mut pending: FuturesUnordered<_> = {
+        // Scoped, so that the iterator is gone before the first await.
+        let mut futures = futures.into_iter().peekable();
+        if futures.peek().is_none() {
+            // Nothing to wait for; `FuturesUnordered` would allocate even when empty.
+            return Ok(Vec::new());
+        }
+        futures
+            .enumerate()
+            .map(|(index, future)| future.map(move |result| (index, result)))
+            .collect()
+    };
+    // Made at the first `Ok`: a gather that fails before any success never needs it.
+    let mut results: Vec<Option<T>> = Vec::new();
+    let len = pending.len();
     while let Some((index, result)) = pending.next().await {
         match result {
-            Ok(value) => results[index] = Some(value),
+            Ok(value) => {
+                if results.is_empty() {
+                    results.resize_with(len, || None);
+                }
+                results[index] = Some(value);
+            }
             Err(error) => {
                 drop(pending);
                 return Err(error);

@@ -12,144 +12,215 @@
 //! start and the finish apart is what catches a parent that waits `after` its own child (the child
 //! only starts once the parent has). Phases that are already over wait for nothing, and a started
 //! phase's start waits for nothing; `wait_before` futures are opaque and not part of the graph.
+//!
+//! A plain tree (no `after` edge anywhere, no child reached twice) cannot have a cycle, so then
+//! only the walk runs: the check costs one visit per component.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Weak};
 
 use super::phase::PhaseInner;
 use super::{DynComponent, LifecycleError, PhaseKind};
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum End {
-    Start,
-    Finish,
-}
-
-type Node = (usize, End);
-
-fn id(phase: &Arc<PhaseInner>) -> usize {
-    Arc::as_ptr(phase) as usize
-}
-
+/// Hashes a pointer: the address is already spread; a multiply mixes its low bits up.
 #[derive(Default)]
-struct Graph {
-    phases: HashMap<usize, Arc<PhaseInner>>,
-    children: HashMap<usize, Vec<usize>>,
-    parents: HashMap<usize, Vec<usize>>,
+struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
 }
 
-impl Graph {
-    /// Walks the component tree under `root`: names each phase, records parent/child edges.
-    fn walk(root: &dyn DynComponent, kind: PhaseKind) -> Self {
-        let mut graph = Self::default();
-        let mut stack = vec![root];
-        while let Some(component) = stack.pop() {
-            let phase = component.dyn_lifecycle().phase(kind);
-            phase.name_as(&component.dyn_name(), kind);
-            let parent = id(phase.inner());
-            if graph.phases.insert(parent, phase.inner().clone()).is_some() {
-                continue; // a shared child, already walked
-            }
-            for child in component.dyn_children().into_items() {
-                let child_id = id(child.dyn_lifecycle().phase(kind).inner());
-                graph.children.entry(parent).or_default().push(child_id);
-                graph.parents.entry(child_id).or_default().push(parent);
-                stack.push(child);
-            }
+type PtrMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
+
+/// A phase in the graph: its state, and the component it belongs to if it is in the tree.
+struct Node<'a> {
+    phase: Arc<PhaseInner>,
+    component: Option<&'a dyn DynComponent>,
+    parents: Vec<usize>,
+    children: Vec<usize>,
+}
+
+struct Graph<'a> {
+    nodes: Vec<Node<'a>>,
+    index: PtrMap<usize>,
+}
+
+impl<'a> Graph<'a> {
+    fn node(
+        &mut self,
+        phase: &Arc<PhaseInner>,
+        component: Option<&'a dyn DynComponent>,
+    ) -> (usize, bool) {
+        let key = Arc::as_ptr(phase) as usize;
+        if let Some(&index) = self.index.get(&key) {
+            return (index, false);
         }
-        graph
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            phase: phase.clone(),
+            component,
+            parents: Vec::new(),
+            children: Vec::new(),
+        });
+        self.index.insert(key, index);
+        (index, true)
     }
 
-    fn edges(&mut self, (node, end): Node) -> Vec<Node> {
-        let phase = self.phases[&node].clone();
+    /// Walks the component tree under `root`; `true` if a cycle is possible at all (an `after`
+    /// edge, or a component reached twice).
+    fn walk(root: &'a dyn DynComponent, kind: PhaseKind) -> (Self, bool) {
+        let mut graph = Graph {
+            nodes: Vec::new(),
+            index: PtrMap::default(),
+        };
+        let mut maybe_cycle = false;
+        let (root_index, _) = graph.node(root.dyn_lifecycle().phase(kind).inner(), Some(root));
+        let mut stack = vec![(root, root_index)];
+        while let Some((component, parent)) = stack.pop() {
+            maybe_cycle |= graph.nodes[parent].phase.has_afters();
+            for child in component.dyn_children().into_items() {
+                let (index, new) =
+                    graph.node(child.dyn_lifecycle().phase(kind).inner(), Some(child));
+                graph.nodes[parent].children.push(index);
+                graph.nodes[index].parents.push(parent);
+                if new {
+                    stack.push((child, index));
+                } else {
+                    maybe_cycle = true; // a shared child, or a containment cycle
+                }
+            }
+        }
+        (graph, maybe_cycle)
+    }
+
+    /// The nodes a node waits for; a node is `2 * index` (start) or `2 * index + 1` (finish).
+    fn edges(&mut self, node: usize) -> Vec<usize> {
+        let (index, finish) = (node / 2, node % 2 == 1);
+        let phase = self.nodes[index].phase.clone();
         if phase.is_over() {
             return Vec::new();
         }
-        fn around(map: &HashMap<usize, Vec<usize>>, node: usize, end: End) -> Vec<Node> {
-            map.get(&node)
-                .map(|others| others.iter().map(|&other| (other, end)).collect())
-                .unwrap_or_default()
+        if finish {
+            let mut edges: Vec<usize> = self.nodes[index]
+                .children
+                .iter()
+                .map(|c| 2 * c + 1)
+                .collect();
+            edges.push(2 * index);
+            return edges;
         }
-        match end {
-            End::Finish => {
-                let mut edges = around(&self.children, node, End::Finish);
-                edges.push((node, End::Start));
-                edges
-            }
-            End::Start if phase.is_started() => Vec::new(),
-            End::Start => {
-                let mut edges = around(&self.parents, node, End::Start);
-                for target in phase.afters().iter().filter_map(std::sync::Weak::upgrade) {
-                    let target_id = id(&target);
-                    self.phases.entry(target_id).or_insert(target);
-                    edges.push((target_id, End::Finish));
-                }
-                edges
-            }
+        if phase.is_started() {
+            return Vec::new();
         }
+        let mut edges: Vec<usize> = self.nodes[index].parents.iter().map(|p| 2 * p).collect();
+        for target in phase.afters().iter().filter_map(Weak::upgrade) {
+            let (target, _) = self.node(&target, None);
+            edges.push(2 * target + 1);
+        }
+        edges
     }
 
-    /// The first cycle found by a depth-first search from every node of the tree.
+    /// The first cycle found by a depth-first search, as node indices (the first repeated last).
     fn find_cycle(&mut self) -> Option<Vec<usize>> {
-        #[derive(PartialEq)]
-        enum Mark {
-            OnPath,
-            Done,
-        }
-        let mut marks: HashMap<Node, Mark> = HashMap::new();
-        let roots: Vec<usize> = self.phases.keys().copied().collect();
-        for root in roots {
-            for start in [(root, End::Finish), (root, End::Start)] {
-                if marks.contains_key(&start) {
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let mut marks: Vec<u8> = Vec::new();
+        let mut start = 0;
+        while start < 2 * self.nodes.len() {
+            marks.resize(2 * self.nodes.len(), NEW);
+            if marks[start] != NEW {
+                start += 1;
+                continue;
+            }
+            marks[start] = ON_PATH;
+            let edges = self.edges(start);
+            let mut path: Vec<(usize, Vec<usize>)> = vec![(start, edges)];
+            while let Some((node, pending)) = path.last_mut() {
+                let node = *node;
+                let Some(next) = pending.pop() else {
+                    marks[node] = DONE;
+                    path.pop();
                     continue;
-                }
-                // The path: each node with the edges not yet followed.
-                let mut path: Vec<(Node, Vec<Node>)> = vec![(start, self.edges(start))];
-                marks.insert(start, Mark::OnPath);
-                while let Some((node, pending)) = path.last_mut() {
-                    let node = *node;
-                    match pending.pop() {
-                        None => {
-                            marks.insert(node, Mark::Done);
-                            path.pop();
-                        }
-                        Some(next) => match marks.get(&next) {
-                            Some(Mark::Done) => {}
-                            Some(Mark::OnPath) => {
-                                let from = path.iter().position(|(n, _)| *n == next)?;
-                                let mut cycle: Vec<usize> =
-                                    path[from..].iter().map(|((id, _), _)| *id).collect();
-                                cycle.push(next.0);
-                                cycle.dedup();
-                                return Some(cycle);
-                            }
-                            None => {
-                                marks.insert(next, Mark::OnPath);
-                                let edges = self.edges(next);
-                                path.push((next, edges));
-                            }
-                        },
+                };
+                marks.resize(2 * self.nodes.len(), NEW);
+                match marks[next] {
+                    DONE => {}
+                    ON_PATH => {
+                        let from = path.iter().position(|(n, _)| *n == next)?;
+                        let mut cycle: Vec<usize> =
+                            path[from..].iter().map(|(n, _)| n / 2).collect();
+                        cycle.push(next / 2);
+                        cycle.dedup();
+                        return Some(cycle);
+                    }
+                    _ => {
+                        marks[next] = ON_PATH;
+                        let edges = self.edges(next);
+                        path.push((next, edges));
                     }
                 }
             }
+            start += 1;
         }
         None
     }
+
+    fn name(&self, index: usize) -> String {
+        let node = &self.nodes[index];
+        match node.component {
+            Some(component) => component.dyn_name().into_owned(),
+            None => node.phase.name(),
+        }
+    }
+}
+
+/// The fast pass: a visit per component, a pointer in a set, no graph. `false` for a plain tree
+/// (no `after` edge, no component reached twice), which cannot have a cycle.
+fn may_have_cycle(root: &dyn DynComponent, kind: PhaseKind) -> bool {
+    let mut seen: std::collections::HashSet<usize, BuildHasherDefault<PtrHasher>> =
+        std::collections::HashSet::default();
+    let mut stack = vec![root];
+    while let Some(component) = stack.pop() {
+        let phase = component.dyn_lifecycle().phase(kind).inner();
+        if !seen.insert(Arc::as_ptr(phase) as usize) || phase.has_afters() {
+            return true;
+        }
+        stack.extend(component.dyn_children().into_items());
+    }
+    false
 }
 
 /// `Err(Cycle)` if the phases of `kind` under `root`, with their `after` edges, would wait for
 /// each other forever.
 pub(crate) fn check(root: &dyn DynComponent, kind: PhaseKind) -> Result<(), LifecycleError> {
-    let mut graph = Graph::walk(root, kind);
-    match graph.find_cycle() {
-        None => Ok(()),
-        Some(cycle) => {
-            let mut path: Vec<String> = cycle.iter().map(|id| graph.phases[id].name()).collect();
-            if path.len() == 1 {
-                // A phase after itself: show it as a loop.
-                path.push(path[0].clone());
-            }
-            Err(LifecycleError::Cycle { path })
-        }
+    if !may_have_cycle(root, kind) {
+        return Ok(());
     }
+    let (mut graph, maybe_cycle) = Graph::walk(root, kind);
+    if !maybe_cycle {
+        return Ok(());
+    }
+    let Some(cycle) = graph.find_cycle() else {
+        return Ok(());
+    };
+    let mut path: Vec<String> = cycle.iter().map(|&index| graph.name(index)).collect();
+    if path.len() == 1 {
+        // A phase after itself: show it as a loop.
+        path.push(path[0].clone());
+    }
+    Err(LifecycleError::Cycle { path })
 }

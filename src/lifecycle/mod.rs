@@ -137,7 +137,7 @@ pub trait Component: Send + Sync {
 
     /// The name used in logs and errors; by default the type's name without its module path.
     fn name(&self) -> Cow<'_, str> {
-        Cow::Owned(short_type_name(std::any::type_name::<Self>()))
+        short_type_name(std::any::type_name::<Self>())
     }
 
     /// The component's own initialisation, run after its dependencies and children finished
@@ -375,8 +375,22 @@ impl<C: Component> DynComponent for C {
     }
 }
 
-/// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment.
-fn short_type_name(full: &str) -> String {
+/// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment. A plain
+/// path (no generics, the common case) is cut without allocating.
+fn short_type_name(full: &'static str) -> Cow<'static, str> {
+    let bytes = full.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b'<' | b'(' | b'[' | b'&' | b' '))
+    {
+        // A plain path: the part after the last `:`.
+        let start = bytes.iter().rposition(|&b| b == b':').map_or(0, |i| i + 1);
+        return Cow::Borrowed(&full[start..]);
+    }
+    Cow::Owned(cut_paths(full))
+}
+
+fn cut_paths(full: &str) -> String {
     let mut short = String::with_capacity(full.len());
     // Where the path being written in `short` began.
     let mut path_start = 0;

@@ -233,6 +233,10 @@ impl PhaseInner {
         self.lock().afters.clone()
     }
 
+    pub(crate) fn has_afters(&self) -> bool {
+        !self.lock().afters.is_empty()
+    }
+
     pub(crate) fn is_over(&self) -> bool {
         self.finished.is_set() || self.failed.is_set()
     }

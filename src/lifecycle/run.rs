@@ -173,6 +173,9 @@ async fn wait_for_dependencies(
     if pending.dropped_afters > 0 && kind == PhaseKind::Init {
         return Err(failed("<dropped component>".to_owned()));
     }
+    if pending.waits.is_empty() && pending.afters.is_empty() {
+        return Ok(());
+    }
     let waits = futures::future::join_all(pending.waits).map(Ok);
     let afters = strict_gather(pending.afters.into_iter().map(|dependency| async move {
         // Init waits for what it needs to be up; deinit only for the order (best effort).
@@ -210,6 +213,9 @@ async fn run_children(
     name: &str,
 ) -> Result<(), LifecycleError> {
     let children = component.dyn_children().into_items();
+    if children.is_empty() {
+        return Ok(());
+    }
     let runs = children
         .into_iter()
         .map(|child| run_phase(child, kind, teardown, Some(name)));
