@@ -116,10 +116,12 @@ pub fn strict_gather_ready() -> Scenario {
     }
 }
 
+/// A future that never completes, or one that fails at once.
+type PendingOrFailed =
+    Either<std::future::Pending<Result<u64, u64>>, std::future::Ready<Result<u64, u64>>>;
+
 /// 10,000 futures: all pending but the last, which fails.
-fn last_fails() -> impl Iterator<
-    Item = Either<std::future::Pending<Result<u64, u64>>, std::future::Ready<Result<u64, u64>>>,
-> {
+fn last_fails() -> impl Iterator<Item = PendingOrFailed> {
     (0..N).map(|i| {
         if i == N - 1 {
             Either::Right(ready(Err(i as u64)))
