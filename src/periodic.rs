@@ -584,10 +584,9 @@ async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
             shared.stopping.wait().await;
             break;
         };
-        let wait = due.saturating_duration_since(timer.now());
-        if !wait.is_zero() {
-            let sleep = shared.rt.sleep(wait);
-            if let Either::Right(_) = select(Box::pin(sleep), shared.stopping.wait()).await {
+        if due > timer.now() {
+            let sleep = timer.sleep_until(due);
+            if let Either::Right(_) = select(sleep, shared.stopping.wait()).await {
                 break;
             }
         }

@@ -300,6 +300,11 @@ each_runtime_real_time! {
         let before = rt.timer().now();
         rt.sleep(Duration::from_millis(5)).await;
         assert!(rt.timer().now() - before >= Duration::from_millis(5));
+        // sleep_until: a deadline ahead is waited for, one behind is over at once.
+        let deadline = rt.timer().now() + Duration::from_millis(5);
+        rt.timer().sleep_until(deadline).await;
+        assert!(rt.timer().now() >= deadline);
+        rt.timer().sleep_until(before).await;
 
         let forever = rt.spawn({
             let rt = rt.clone();
@@ -310,6 +315,21 @@ each_runtime_real_time! {
         forever.abort();
         assert!(forever.await.unwrap_err().is_cancelled());
     }
+}
+
+#[test]
+fn manual_clock_sleep_until_is_exact() {
+    let clock = ManualClock::new();
+    let mut due = clock.sleep_until(clock.origin() + Duration::from_millis(30));
+    assert!((&mut due).now_or_never().is_none());
+    clock.advance(Duration::from_millis(29));
+    assert!((&mut due).now_or_never().is_none());
+    clock.advance(Duration::from_millis(1));
+    assert!(due.now_or_never().is_some());
+    assert!(
+        clock.sleep_until(clock.origin()).now_or_never().is_some(),
+        "a past deadline"
+    );
 }
 
 #[test]

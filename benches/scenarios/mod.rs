@@ -67,6 +67,10 @@ impl Timer for TokioTimer {
         let _entered = self.0.enter();
         Box::pin(tokio::time::sleep(duration))
     }
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        let _entered = self.0.enter();
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
     fn now(&self) -> Instant {
         let _entered = self.0.enter();
         tokio::time::Instant::now().into_std()

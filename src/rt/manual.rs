@@ -199,14 +199,23 @@ impl fmt::Debug for ManualClock {
     }
 }
 
-impl Timer for ManualClock {
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        let deadline = self.inner.lock().elapsed.saturating_add(duration);
+impl ManualClock {
+    fn sleep_to(&self, deadline: Duration) -> BoxFuture<()> {
         Box::pin(ManualSleep {
             clock: self.inner.clone(),
             deadline,
             key: None,
         })
+    }
+}
+
+impl Timer for ManualClock {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        self.sleep_to(self.inner.lock().elapsed.saturating_add(duration))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        self.sleep_to(deadline.saturating_duration_since(self.inner.origin))
     }
 
     fn now(&self) -> Instant {

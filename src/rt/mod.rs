@@ -151,6 +151,26 @@ where
 pub trait Timer: Send + Sync + 'static {
     /// A future that completes once `duration` has passed on this clock.
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// A future that completes once this clock reaches `deadline`. The default sleeps for what
+    /// is left of it; a timer that can wait for an instant itself should say so, as tokio's
+    /// does: a loop on deadlines then loses nothing to the time it takes to compute them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::rt::{ManualClock, Timer};
+    /// use futures::FutureExt;
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut due = clock.sleep_until(clock.now() + Duration::from_secs(1));
+    /// assert!((&mut due).now_or_never().is_none());
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(due.now_or_never().is_some());
+    /// ```
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        self.sleep(deadline.saturating_duration_since(self.now()))
+    }
     /// The monotonic time on this clock.
     fn now(&self) -> Instant;
     /// The wall-clock time on this clock, used to schedule at a given moment (`first_at`).

@@ -94,6 +94,10 @@ impl Timer for Smol {
         Box::pin(smol::Timer::after(duration).map(drop))
     }
 
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(smol::Timer::at(deadline).map(drop))
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }

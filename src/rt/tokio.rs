@@ -117,6 +117,11 @@ impl Timer for Tokio {
         Box::pin(tokio::time::sleep(duration))
     }
 
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        let _entered = self.handle.enter();
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
     fn now(&self) -> Instant {
         let _entered = self.handle.enter();
         tokio::time::Instant::now().into_std()
