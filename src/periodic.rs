@@ -576,17 +576,19 @@ async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
     let Schedule { period, .. } = shared.schedule;
     // `None`: never (a deadline past what `Instant` can hold).
     let mut deadline = first_deadline(shared, timer);
+    // One wait for `stop`, kept across sleeps: no listener to make and unmake every tick.
+    let mut stopping = shared.stopping.wait();
     loop {
         if !shared.active.load(Ordering::SeqCst) {
             break;
         }
         let Some(due) = deadline else {
-            shared.stopping.wait().await;
+            stopping.await;
             break;
         };
         if due > timer.now() {
             let sleep = timer.sleep_until(due);
-            if let Either::Right(_) = select(sleep, shared.stopping.wait()).await {
+            if let Either::Right(_) = select(sleep, &mut stopping).await {
                 break;
             }
         }
