@@ -7,6 +7,8 @@
 //! `TIMEOUT` fails the test instead of hanging it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod sim;
+
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
