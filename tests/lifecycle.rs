@@ -615,6 +615,27 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// Regression (found by the property tests): a child whose sibling fails at once is dropped
+    /// by the parent before it was ever polled. It was then never scheduled nor failed, so a
+    /// component elsewhere that depends on it waited for ever. Now it is failed when dropped.
+    async fn a_child_cancelled_before_it_started_fails_what_waits_on_it(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).init_fault(Fault::Error).arc();
+        let api = Part::new("api", &rt, &j).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let outsider = Part::new("outsider", &rt, &j).arc();
+        outsider.depends_on(&*api).unwrap();
+        let outsider_up = spawn_init(&rt, &outsider);
+        assert!(root.init().await.is_err());
+        assert!(api.lifecycle().init_phase().is_failed());
+        let error = outsider_up.await.unwrap().unwrap_err();
+        assert!(matches!(&error, LifecycleError::DependencyFailed { dependency, .. } if dependency == "api"), "{error:?}");
+        assert!(!j.has("api init begin"));
+    }
+}
+
+each_runtime! {
     /// A panicking hook is reported as Failed with the panic message, not unwound.
     async fn a_panicking_hook_is_a_failure_not_an_unwind(rt, _clock) {
         let j = Journal::default();

@@ -312,3 +312,294 @@ proptest! {
         prop_assert_eq!(rt.live_tasks(), 0);
     }
 }
+
+mod lifecycle_dags {
+    use std::borrow::Cow;
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use asynchronously::children;
+    use asynchronously::lifecycle::{
+        BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError, run_until,
+    };
+    use asynchronously::rt::{ManualClock, Runtime};
+    use proptest::prelude::*;
+
+    use crate::common::sim::Sim;
+
+    type Journal = Arc<Mutex<Vec<(usize, &'static str)>>>;
+
+    struct Node {
+        lifecycle: Lifecycle,
+        index: usize,
+        name: String,
+        rt: Runtime,
+        latency: u64,
+        fails: bool,
+        journal: Journal,
+    }
+
+    impl Component for Node {
+        fn lifecycle(&self) -> &Lifecycle {
+            &self.lifecycle
+        }
+        fn name(&self) -> Cow<'_, str> {
+            Cow::Borrowed(&self.name)
+        }
+        async fn on_init(&self) -> Result<(), BoxError> {
+            self.journal
+                .lock()
+                .unwrap()
+                .push((self.index, "init begin"));
+            self.rt.sleep(Duration::from_millis(self.latency)).await;
+            if self.fails {
+                self.journal
+                    .lock()
+                    .unwrap()
+                    .push((self.index, "init failed"));
+                return Err("init failed".into());
+            }
+            self.journal.lock().unwrap().push((self.index, "init end"));
+            Ok(())
+        }
+        async fn on_deinit(&self) -> Result<(), BoxError> {
+            self.journal
+                .lock()
+                .unwrap()
+                .push((self.index, "deinit begin"));
+            self.rt.sleep(Duration::from_millis(self.latency)).await;
+            self.journal
+                .lock()
+                .unwrap()
+                .push((self.index, "deinit end"));
+            Ok(())
+        }
+    }
+
+    struct Root {
+        lifecycle: Lifecycle,
+        nodes: Vec<Arc<Node>>,
+    }
+
+    impl Component for Root {
+        fn lifecycle(&self) -> &Lifecycle {
+            &self.lifecycle
+        }
+        fn name(&self) -> Cow<'_, str> {
+            "root".into()
+        }
+        fn children(&self) -> Children<'_> {
+            children![self.nodes]
+        }
+    }
+
+    /// A random graph: `n` nodes, `deps[j]` the nodes that node `j` depends on.
+    #[derive(Debug, Clone)]
+    struct Graph {
+        latencies: Vec<u64>,
+        fails: Vec<bool>,
+        deps: Vec<BTreeSet<usize>>,
+    }
+
+    /// A DAG (edges only from later to earlier nodes), with failures at `failure_rate`.
+    fn dag(failure_rate: f64) -> impl Strategy<Value = Graph> {
+        (1..50_usize).prop_flat_map(move |n| {
+            (
+                proptest::collection::vec(0..5_u64, n),
+                proptest::collection::vec(prop::bool::weighted(failure_rate), n),
+                proptest::collection::vec(
+                    proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+                    n,
+                ),
+            )
+                .prop_map(|(latencies, fails, picks)| {
+                    let deps = picks
+                        .iter()
+                        .enumerate()
+                        .map(|(j, picks)| {
+                            if j == 0 {
+                                BTreeSet::new()
+                            } else {
+                                picks.iter().map(|p| p.index(j)).collect()
+                            }
+                        })
+                        .collect();
+                    Graph {
+                        latencies,
+                        fails,
+                        deps,
+                    }
+                })
+        })
+    }
+
+    fn build(graph: &Graph, rt: &Runtime, journal: &Journal) -> Arc<Root> {
+        let nodes: Vec<Arc<Node>> = (0..graph.latencies.len())
+            .map(|index| {
+                Arc::new(Node {
+                    lifecycle: Lifecycle::new(),
+                    index,
+                    name: format!("n{index}"),
+                    rt: rt.clone(),
+                    latency: graph.latencies[index],
+                    fails: graph.fails[index],
+                    journal: journal.clone(),
+                })
+            })
+            .collect();
+        for (j, deps) in graph.deps.iter().enumerate() {
+            for &i in deps {
+                nodes[j].depends_on(&*nodes[i]).unwrap();
+            }
+        }
+        Arc::new(Root {
+            lifecycle: Lifecycle::new(),
+            nodes,
+        })
+    }
+
+    /// Steps the clock 1 ms at a time (running every task in between) until `done`, at most
+    /// `limit` steps: `false` if it was not done by then (it hangs).
+    fn step_until(
+        sim: &Sim,
+        clock: &ManualClock,
+        limit: u64,
+        mut done: impl FnMut() -> bool,
+    ) -> bool {
+        sim.run_until_stalled();
+        for _ in 0..limit {
+            if done() {
+                return true;
+            }
+            clock.advance(Duration::from_millis(1));
+            sim.run_until_stalled();
+        }
+        done()
+    }
+
+    fn position(journal: &[(usize, &str)], index: usize, what: &str) -> Option<usize> {
+        journal.iter().position(|&(i, w)| i == index && w == what)
+    }
+
+    fn count(journal: &[(usize, &str)], index: usize, what: &str) -> usize {
+        journal
+            .iter()
+            .filter(|&&(i, w)| i == index && w == what)
+            .count()
+    }
+
+    proptest! {
+        #![proptest_config(super::config())]
+
+        /// No failure: every hook runs once, init respects every edge and deinit its reverse,
+        /// and every component finishes both.
+        #[test]
+        fn without_failures_init_and_deinit_follow_the_edges(graph in dag(0.0)) {
+            let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let rt = sim.runtime(&clock);
+            let root = build(&graph, &rt, &journal);
+            let up = rt.spawn({ let root = root.clone(); async move { root.init().await } });
+            prop_assert!(step_until(&sim, &clock, 1_000, || up.is_finished()), "init hangs");
+            prop_assert!(sim.block_on(up).unwrap().unwrap().is_ok());
+            let down = rt.spawn({ let root = root.clone(); async move { root.deinit().await } });
+            prop_assert!(step_until(&sim, &clock, 1_000, || down.is_finished()), "deinit hangs");
+            prop_assert!(sim.block_on(down).unwrap().unwrap().is_ok());
+            let journal = journal.lock().unwrap().clone();
+            for (j, deps) in graph.deps.iter().enumerate() {
+                for what in ["init begin", "init end", "deinit begin", "deinit end"] {
+                    prop_assert_eq!(count(&journal, j, what), 1, "n{} {}", j, what);
+                }
+                prop_assert!(root.nodes[j].lifecycle().init_phase().finished().is_set());
+                prop_assert!(root.nodes[j].lifecycle().deinit_phase().finished().is_set());
+                for &i in deps {
+                    prop_assert!(position(&journal, i, "init end") < position(&journal, j, "init begin"), "init n{} after n{}", j, i);
+                    prop_assert!(position(&journal, j, "deinit end") < position(&journal, i, "deinit begin"), "deinit n{} before n{}", j, i);
+                }
+            }
+        }
+
+        /// With failures: nothing hangs; each hook runs at most once; no dependent of a failed
+        /// component runs its init, and its phase fails; run_until deinitialises exactly the
+        /// components that finished init, in reverse order.
+        #[test]
+        fn with_failures_nothing_hangs_and_rollback_is_exact(graph in dag(0.15)) {
+            let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let rt = sim.runtime(&clock);
+            let root = build(&graph, &rt, &journal);
+            let service = rt.spawn({ let root = root.clone(); async move { run_until(&*root, std::future::pending()).await } });
+            let any_failure = graph.fails.iter().any(|&f| f);
+            let finished = step_until(&sim, &clock, 2_000, || service.is_finished());
+            if !any_failure {
+                // No failure: it is up and waits for a shutdown that never comes.
+                prop_assert!(!finished);
+                return Ok(());
+            }
+            prop_assert!(finished, "run_until hangs after a failure");
+            let result = sim.block_on(service).unwrap().unwrap();
+            prop_assert!(matches!(result, Err(LifecycleError::Failed { .. })), "{:?}", result);
+            let journal = journal.lock().unwrap().clone();
+            let n = graph.latencies.len();
+            // Dependents, transitively, of each failed component.
+            let mut blocked = vec![false; n];
+            for j in 0..n {
+                blocked[j] = graph.deps[j].iter().any(|&i| graph.fails[i] || blocked[i]);
+            }
+            for j in 0..n {
+                for what in ["init begin", "deinit begin"] {
+                    prop_assert!(count(&journal, j, what) <= 1, "n{} {} twice", j, what);
+                }
+                if blocked[j] {
+                    prop_assert_eq!(count(&journal, j, "init begin"), 0, "n{} ran after a failed dependency", j);
+                    prop_assert!(root.nodes[j].lifecycle().init_phase().is_failed());
+                }
+                let came_up = count(&journal, j, "init end") == 1;
+                prop_assert_eq!(came_up, count(&journal, j, "deinit begin") == 1, "n{}: rolled back iff it came up", j);
+                prop_assert_eq!(came_up, root.nodes[j].lifecycle().init_phase().finished().is_set());
+                for &i in &graph.deps[j] {
+                    if came_up {
+                        prop_assert!(position(&journal, j, "deinit end") < position(&journal, i, "deinit begin"));
+                    }
+                }
+            }
+        }
+
+        /// A graph with a cycle: `Cycle` before any hook, with a path whose every step is a real
+        /// wait (a dependency, or the root and a child), first and last the same.
+        #[test]
+        fn a_cycle_is_always_found_and_real(graph in dag(0.0), back in any::<prop::sample::Index>()) {
+            let n = graph.latencies.len();
+            let edges: Vec<(usize, usize)> = graph.deps.iter().enumerate().flat_map(|(j, d)| d.iter().map(move |&i| (j, i))).collect();
+            let mut graph = graph;
+            if edges.is_empty() {
+                // One node after itself.
+                graph.deps[n - 1].insert(n - 1);
+            } else {
+                // Reverse an edge: j depends on i, so now i depends on j too.
+                let (j, i) = edges[back.index(edges.len())];
+                graph.deps[i].insert(j);
+            }
+            let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let rt = sim.runtime(&clock);
+            let root = {
+                // `depends_on` refuses nothing here: nothing is scheduled yet.
+                build(&graph, &rt, &journal)
+            };
+            let result = sim.block_on(root.init()).unwrap();
+            let Err(LifecycleError::Cycle { path }) = result else {
+                return Err(TestCaseError::fail(format!("{result:?}")));
+            };
+            prop_assert!(journal.lock().unwrap().is_empty(), "no hook ran");
+            prop_assert!(path.len() >= 2 && path.first() == path.last(), "{:?}", path);
+            let index = |name: &str| name.strip_prefix('n').map(|i| i.parse::<usize>().unwrap());
+            for step in path.windows(2) {
+                let real = match (index(&step[0]), index(&step[1])) {
+                    (Some(a), Some(b)) => graph.deps[a].contains(&b) || a == b,
+                    // The root waits for its children, and its children start after it.
+                    _ => step[0] == "root" || step[1] == "root",
+                };
+                prop_assert!(real, "{:?} is not a wait in {:?}", step, path);
+            }
+        }
+    }
+}

@@ -54,6 +54,30 @@ impl Drop for FailIfCancelled<'_> {
     }
 }
 
+/// Fails the phase if the future that was to run it is dropped before it started (a sibling's
+/// failure cancels children that were not polled yet): without it, a phase that was never
+/// scheduled would leave whatever waits on it waiting for ever. Does nothing if the phase was
+/// scheduled by someone else (a diamond's other parent).
+struct FailIfNeverStarted<'a> {
+    component: &'a dyn DynComponent,
+    kind: PhaseKind,
+    armed: bool,
+}
+
+impl Drop for FailIfNeverStarted<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let phase = self.component.dyn_lifecycle().phase(self.kind);
+        let name = self.component.dyn_name();
+        if phase.schedule(&name, self.kind).is_some() {
+            phase.fail();
+            log::debug!("{name}: {} cancelled before it started", self.kind);
+        }
+    }
+}
+
 /// Runs `kind` of `component` and its subtree. `parent` is set when a parent runs it.
 fn run_phase<'a>(
     component: &'a dyn DynComponent,
@@ -61,11 +85,21 @@ fn run_phase<'a>(
     teardown: Teardown,
     parent: Option<&'a str>,
 ) -> BoxFuture<'a, Result<(), LifecycleError>> {
+    let never_started = FailIfNeverStarted {
+        component,
+        kind,
+        armed: true,
+    };
     Box::pin(async move {
+        // Bind the whole guard: the block would otherwise capture only its `armed` field, and
+        // the guard itself would be dropped (and fire) as soon as `run_phase` returns.
+        let mut never_started = never_started;
         let lifecycle = component.dyn_lifecycle();
         let phase = lifecycle.phase(kind);
         let name = component.dyn_name();
-        let Some(pending) = phase.schedule(&name, kind) else {
+        let scheduled = phase.schedule(&name, kind);
+        never_started.armed = false;
+        let Some(pending) = scheduled else {
             // Scheduled already, by another parent (a diamond): wait for it, so that "parent
             // finished" means "subtree finished".
             return if outcome(phase.inner()).await {
