@@ -545,11 +545,11 @@ mod lifecycle_dags {
             for j in 0..n {
                 blocked[j] = graph.deps[j].iter().any(|&i| graph.fails[i] || blocked[i]);
             }
-            for j in 0..n {
+            for (j, &blocked) in blocked.iter().enumerate() {
                 for what in ["init begin", "deinit begin"] {
                     prop_assert!(count(&journal, j, what) <= 1, "n{} {} twice", j, what);
                 }
-                if blocked[j] {
+                if blocked {
                     prop_assert_eq!(count(&journal, j, "init begin"), 0, "n{} ran after a failed dependency", j);
                     prop_assert!(root.nodes[j].lifecycle().init_phase().is_failed());
                 }
