@@ -126,7 +126,7 @@ fn stress_tokio_multi_thread() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn stress_smol() {
-    stress(Runtime::smol(), |f| smol::block_on(f));
+    stress(Runtime::smol(), smol::block_on);
 }
 
 #[cfg(feature = "thread-pool")]
