@@ -17,9 +17,14 @@ use common::DropCounter;
 use common::sim::Sim;
 use proptest::prelude::*;
 
+/// 1,000 cases, or `PROPTEST_CASES` if set.
 fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(1_000);
     ProptestConfig {
-        cases: 1_000,
+        cases,
         ..ProptestConfig::default()
     }
 }
