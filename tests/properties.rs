@@ -17,12 +17,12 @@ use common::DropCounter;
 use common::sim::Sim;
 use proptest::prelude::*;
 
-/// 1,000 cases, or `PROPTEST_CASES` if set.
+/// 1,000 cases (4 under miri, which is some thousand times slower), or `PROPTEST_CASES`.
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
-        .unwrap_or(1_000);
+        .unwrap_or(if cfg!(miri) { 4 } else { 1_000 });
     ProptestConfig {
         cases,
         ..ProptestConfig::default()

@@ -30,6 +30,8 @@ macro_rules! each_runtime {
     ($(#[$meta:meta])* async fn $name:ident($rt:ident, $clock:ident) $body:block) => {
         $(#[$meta])*
         #[test]
+        // The runtimes need real I/O and timers (and the watchdog real time), which miri lacks.
+        #[cfg_attr(miri, ignore)]
         fn $name() {
             $crate::common::run_each(
                 stringify!($name),
@@ -46,6 +48,7 @@ macro_rules! each_runtime_real_time {
     ($(#[$meta:meta])* async fn $name:ident($rt:ident) $body:block) => {
         $(#[$meta])*
         #[test]
+        #[cfg_attr(miri, ignore)]
         fn $name() {
             $crate::common::run_each(
                 stringify!($name),
