@@ -115,6 +115,7 @@ proptest! {
         let drops = DropCounter::new();
         let futures: Vec<_> = kinds.iter().enumerate().map(|(i, k)| future_of(*k, i, &drops)).collect();
         let sim = Sim::new();
+        let _shutdown = sim.shutdown_on_drop();
         let outcome = sim.block_on(strict_gather(futures));
         prop_assert_eq!(drops.count(), kinds.len(), "every future is dropped");
         let first = first_failures(&kinds);
@@ -135,6 +136,7 @@ proptest! {
     fn strict_gather_spawned_model(kinds in proptest::collection::vec(kind(true), 0..30)) {
         let drops = DropCounter::new();
         let sim = Sim::new();
+        let _shutdown = sim.shutdown_on_drop();
         let rt = sim.runtime(&ManualClock::new());
         let futures: Vec<_> = kinds.iter().enumerate().map(|(i, k)| future_of(*k, i, &drops)).collect();
         let outcome = catch_unwind(AssertUnwindSafe(|| sim.block_on(strict_gather_spawned(&rt, futures))));
@@ -287,6 +289,7 @@ proptest! {
         let case = PeriodicCase { period, fixed_rate, policy, total };
         let clock = ManualClock::new();
         let sim = Sim::new();
+        let _shutdown = sim.shutdown_on_drop();
         let rt = sim.runtime(&clock);
         let starts = Arc::new(Mutex::new(Vec::new()));
         let job = {
@@ -502,6 +505,7 @@ mod lifecycle_dags {
         #[test]
         fn without_failures_init_and_deinit_follow_the_edges(graph in dag(0.0)) {
             let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let _shutdown = sim.shutdown_on_drop();
             let rt = sim.runtime(&clock);
             let root = build(&graph, &rt, &journal);
             let up = rt.spawn({ let root = root.clone(); async move { root.init().await } });
@@ -530,6 +534,7 @@ mod lifecycle_dags {
         #[test]
         fn with_failures_nothing_hangs_and_rollback_is_exact(graph in dag(0.15)) {
             let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let _shutdown = sim.shutdown_on_drop();
             let rt = sim.runtime(&clock);
             let root = build(&graph, &rt, &journal);
             let service = rt.spawn({ let root = root.clone(); async move { run_until(&*root, std::future::pending()).await } });
@@ -586,6 +591,7 @@ mod lifecycle_dags {
                 graph.deps[i].insert(j);
             }
             let (sim, clock, journal) = (Sim::new(), ManualClock::new(), Journal::default());
+            let _shutdown = sim.shutdown_on_drop();
             let rt = sim.runtime(&clock);
             let root = {
                 // `depends_on` refuses nothing here: nothing is scheduled yet.

@@ -17,6 +17,10 @@ type Queue = Mutex<VecDeque<Arc<SimTask>>>;
 #[derive(Clone, Default)]
 pub struct Sim {
     queue: Arc<Queue>,
+    /// Every task spawned, to drop the ones left at the end: like a real executor, which owns
+    /// its tasks, so that a task waiting for ever (on a clock that a task holds, say) is not
+    /// a reference cycle that leaks.
+    tasks: Arc<Mutex<Vec<Weak<SimTask>>>>,
 }
 
 struct SimTask {
@@ -52,7 +56,23 @@ impl Sim {
             queue: Arc::downgrade(&self.queue),
             queued: AtomicBool::new(true),
         });
+        self.tasks.lock().unwrap().push(Arc::downgrade(&task));
         self.queue.lock().unwrap().push_back(task);
+    }
+
+    /// Drops the future of every task still alive, as an executor that shuts down does.
+    pub fn shutdown(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        for task in tasks.iter().filter_map(Weak::upgrade) {
+            let future = task.future.lock().unwrap().take();
+            drop(future);
+        }
+        self.queue.lock().unwrap().clear();
+    }
+
+    /// Shuts this executor down when the guard is dropped, however the test ends.
+    pub fn shutdown_on_drop(&self) -> ShutdownOnDrop {
+        ShutdownOnDrop(self.clone())
     }
 
     /// Polls woken tasks until none is left; `true` if any task was polled.
@@ -109,5 +129,13 @@ struct Flag(AtomicBool);
 impl ArcWake for Flag {
     fn wake_by_ref(flag: &Arc<Self>) {
         flag.0.store(true, Ordering::SeqCst);
+    }
+}
+
+pub struct ShutdownOnDrop(Sim);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown();
     }
 }
