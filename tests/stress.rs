@@ -1,6 +1,7 @@
 //! Stress: 100,000 tasks spawned and cancelled at random on each multi-threaded runtime. Every
 //! future is dropped, `live_tasks()` returns to 0, and no memory is left behind (a counting
 //! allocator, after a warm-up round that lets the executors grow their queues once).
+#![cfg(any(feature = "tokio", feature = "smol", feature = "thread-pool"))]
 
 mod common;
 
