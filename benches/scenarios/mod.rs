@@ -647,6 +647,27 @@ fn settle(runtime: &tokio::runtime::Runtime) {
     runtime.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
 }
 
+/// Net bytes of `IDLE` items that `make` makes and keeps alive (their tasks at their first
+/// await); then `release` is called on each (a tokio task is aborted), and they are dropped.
+fn bytes_of<T>(
+    runtime: &tokio::runtime::Runtime,
+    net_bytes: NetBytes,
+    mut make: impl FnMut() -> T,
+    release: impl Fn(&T),
+) -> f64 {
+    let mut kept = Vec::with_capacity(IDLE);
+    let bytes = net_bytes(&mut || {
+        for _ in 0..IDLE {
+            kept.push(make());
+        }
+        settle(runtime);
+    });
+    kept.iter().for_each(release);
+    drop(kept);
+    settle(runtime);
+    bytes
+}
+
 pub fn bytes_per_idle_periodic(net_bytes: NetBytes) -> Scenario {
     let runtime = Arc::new(tokio_runtime());
     let rt = on_tokio(&runtime);
@@ -658,39 +679,29 @@ pub fn bytes_per_idle_periodic(net_bytes: NetBytes) -> Scenario {
         unit: Unit::BytesPerItem,
         items: IDLE,
         ours: Box::new(move || {
-            let mut kept = Vec::with_capacity(IDLE);
-            let bytes = net_bytes(&mut || {
-                for _ in 0..IDLE {
-                    kept.push(
-                        Periodic::builder(|| {}, Duration::from_secs(3600))
-                            .runtime(&rt)
-                            .start()
-                            .unwrap(),
-                    );
-                }
-                settle(&runtime);
-            });
-            drop(kept);
-            settle(&runtime);
-            bytes
+            let make = || {
+                Periodic::builder(|| {}, Duration::from_secs(3600))
+                    .runtime(&rt)
+                    .start()
+                    .unwrap()
+            };
+            bytes_of(&runtime, net_bytes, make, |_| {})
         }),
         theirs: Box::new(move || {
-            let mut kept = Vec::with_capacity(IDLE);
-            let bytes = net_bytes(&mut || {
-                for _ in 0..IDLE {
-                    kept.push(peer_runtime.spawn(async {
-                        let mut interval = tokio::time::interval(Duration::from_secs(3600));
-                        loop {
-                            interval.tick().await;
-                        }
-                    }));
-                }
-                settle(&peer_runtime);
-            });
-            kept.iter().for_each(tokio::task::JoinHandle::abort);
-            drop(kept);
-            settle(&peer_runtime);
-            bytes
+            let make = || {
+                peer_runtime.spawn(async {
+                    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+                    loop {
+                        interval.tick().await;
+                    }
+                })
+            };
+            bytes_of(
+                &peer_runtime,
+                net_bytes,
+                make,
+                tokio::task::JoinHandle::abort,
+            )
         }),
     }
 }
@@ -705,30 +716,15 @@ pub fn bytes_per_spawned_task(net_bytes: NetBytes) -> Scenario {
         goal: 1.5,
         unit: Unit::BytesPerItem,
         items: IDLE,
-        ours: Box::new(move || {
-            let mut kept = Vec::with_capacity(IDLE);
-            let bytes = net_bytes(&mut || {
-                for _ in 0..IDLE {
-                    kept.push(rt.spawn(pending::<()>()));
-                }
-                settle(&runtime);
-            });
-            drop(kept);
-            settle(&runtime);
-            bytes
-        }),
+        ours: Box::new(move || bytes_of(&runtime, net_bytes, || rt.spawn(pending::<()>()), |_| {})),
         theirs: Box::new(move || {
-            let mut kept = Vec::with_capacity(IDLE);
-            let bytes = net_bytes(&mut || {
-                for _ in 0..IDLE {
-                    kept.push(peer_runtime.spawn(pending::<()>()));
-                }
-                settle(&peer_runtime);
-            });
-            kept.iter().for_each(tokio::task::JoinHandle::abort);
-            drop(kept);
-            settle(&peer_runtime);
-            bytes
+            let make = || peer_runtime.spawn(pending::<()>());
+            bytes_of(
+                &peer_runtime,
+                net_bytes,
+                make,
+                tokio::task::JoinHandle::abort,
+            )
         }),
     }
 }
