@@ -321,9 +321,8 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// assert_eq!((result, calls), (Err("no"), 4));
     /// # });
     /// ```
-    pub fn attempts_limit(mut self, n: impl Into<Option<usize>>) -> Self {
-        self.config.policy.attempts_limit = n.into();
-        self
+    pub fn attempts_limit(self, n: impl Into<Option<usize>>) -> Self {
+        self.with_policy(|policy| policy.attempts_limit(n))
     }
 
     /// The same sleep before every retry (default 5 s): Python's `sleep_time_sec`. A zero sleep
@@ -337,9 +336,8 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// assert_eq!(result, Ok(1)); // no failure, no sleep
     /// # });
     /// ```
-    pub fn sleep(mut self, sleep: Duration) -> Self {
-        self.config.policy.backoff = Backoff::fixed(sleep);
-        self
+    pub fn sleep(self, sleep: Duration) -> Self {
+        self.with_policy(|policy| policy.sleep(sleep))
     }
 
     /// Retries only the errors for which `pred` is true; any other is returned at once. Python's
@@ -372,9 +370,8 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// let fetch = retry(async || Ok::<_, ()>(()))
     ///     .backoff(Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)).jitter());
     /// ```
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.config.policy.backoff = backoff;
-        self
+    pub fn backoff(self, backoff: Backoff) -> Self {
+        self.with_policy(|policy| policy.backoff(backoff))
     }
 
     /// Gives up, with the last error, rather than sleep past `limit` after the first call began.
@@ -391,9 +388,8 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// assert_eq!(result, Err("down"));
     /// # });
     /// ```
-    pub fn max_elapsed(mut self, limit: Duration) -> Self {
-        self.config.policy.max_elapsed = Some(limit);
-        self
+    pub fn max_elapsed(self, limit: Duration) -> Self {
+        self.with_policy(|policy| policy.max_elapsed(limit))
     }
 
     /// Calls `f` with the error and the coming retry before each retry sleeps.
@@ -457,8 +453,13 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
     /// let fetch = retry(async || Ok::<_, ()>(())).runtime(&rt);
     /// ```
-    pub fn runtime(mut self, rt: &Runtime) -> Self {
-        self.config.policy.runtime = Some(rt.clone());
+    pub fn runtime(self, rt: &Runtime) -> Self {
+        self.with_policy(|policy| policy.runtime(rt))
+    }
+
+    /// The settings a `RetryPolicy` has are set through it: one meaning for each.
+    fn with_policy(mut self, set: impl FnOnce(RetryPolicy) -> RetryPolicy) -> Self {
+        self.config.policy = set(std::mem::take(&mut self.config.policy));
         self
     }
 }
