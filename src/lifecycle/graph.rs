@@ -79,18 +79,15 @@ impl<'a> Graph<'a> {
         (index, true)
     }
 
-    /// Walks the component tree under `root`; `true` if a cycle is possible at all (an `after`
-    /// edge, or a component reached twice).
-    fn walk(root: &'a dyn DynComponent, kind: PhaseKind) -> (Self, bool) {
+    /// Walks the component tree under `root`, recording the parent/child edges.
+    fn walk(root: &'a dyn DynComponent, kind: PhaseKind) -> Self {
         let mut graph = Graph {
             nodes: Vec::new(),
             index: PtrMap::default(),
         };
-        let mut maybe_cycle = false;
         let (root_index, _) = graph.node(root.dyn_lifecycle().phase(kind).inner(), Some(root));
         let mut stack = vec![(root, root_index)];
         while let Some((component, parent)) = stack.pop() {
-            maybe_cycle |= graph.nodes[parent].phase.has_afters();
             for child in component.dyn_children().into_items() {
                 let (index, new) =
                     graph.node(child.dyn_lifecycle().phase(kind).inner(), Some(child));
@@ -98,12 +95,10 @@ impl<'a> Graph<'a> {
                 graph.nodes[index].parents.push(parent);
                 if new {
                     stack.push((child, index));
-                } else {
-                    maybe_cycle = true; // a shared child, or a containment cycle
                 }
             }
         }
-        (graph, maybe_cycle)
+        graph
     }
 
     /// The nodes a node waits for; a node is `2 * index` (start) or `2 * index + 1` (finish).
@@ -210,10 +205,7 @@ pub(crate) fn check(root: &dyn DynComponent, kind: PhaseKind) -> Result<(), Life
     if !may_have_cycle(root, kind) {
         return Ok(());
     }
-    let (mut graph, maybe_cycle) = Graph::walk(root, kind);
-    if !maybe_cycle {
-        return Ok(());
-    }
+    let mut graph = Graph::walk(root, kind);
     let Some(cycle) = graph.find_cycle() else {
         return Ok(());
     };
