@@ -3,11 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use event_listener::EventListener;
+
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// A flag that tasks can wait for: Python's `asyncio.Event`, but `Send + Sync` and runtime-free.
 ///
@@ -32,9 +33,11 @@ use event_listener::EventListener;
 ///
 /// # Caveats
 ///
-/// A waiter completes if the event was set at any moment after [`wait`](Event::wait) was
-/// called, even if it was cleared again before the waiter ran: a `set` is never lost. This is
-/// asyncio's behaviour too (its `set` resolves every waiting future at once).
+/// A waiter completes if the event was set when [`wait`](Event::wait) was called or at any
+/// moment after, even if it was cleared again before the waiter ran: a `set` is never lost. This
+/// is asyncio's behaviour for a waiter that is already waiting (its `set` resolves every waiting
+/// future at once); asyncio checks the flag only when the coroutine first runs, where we check it
+/// when `wait` is called too.
 #[derive(Clone, Default)]
 pub struct Event {
     inner: Arc<Inner>,
@@ -182,7 +185,11 @@ pub struct EventWait {
 }
 
 impl EventWait {
+    /// Over if the flag was up when the wait began, is up now, or went up in between.
     fn is_over(&self) -> bool {
+        if self.seen & SET != 0 {
+            return true;
+        }
         let state = self.inner.state.load(Ordering::Acquire);
         state & SET != 0 || state >> 1 != self.seen >> 1
     }

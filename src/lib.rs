@@ -201,6 +201,7 @@ pub mod lifecycle;
 mod periodic;
 mod retry;
 pub mod rt;
+mod sync;
 
 pub use crate::event::{Event, EventWait};
 #[allow(deprecated)]

@@ -102,6 +102,17 @@ fn a_waiter_sees_a_set_that_was_cleared_again() {
     assert!(event.wait().now_or_never().is_none());
 }
 
+/// A wait that begins while the flag is up is over, even if the flag goes down before it is
+/// polled: `wait` is "at once if it is set now".
+#[test]
+fn a_wait_begun_while_set_completes_despite_a_clear() {
+    let event = Event::new();
+    event.set();
+    let waiter = event.wait();
+    event.clear();
+    assert!(waiter.now_or_never().is_some());
+}
+
 #[test]
 fn set_twice_and_clones_share_one_flag() {
     let event = Event::new();

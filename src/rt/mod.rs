@@ -28,6 +28,8 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+
+use crate::sync::Arc as SyncArc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod default;
@@ -210,7 +212,7 @@ pub struct Runtime {
 struct Inner {
     spawner: Box<dyn Spawner>,
     timer: Box<dyn Timer>,
-    registry: Arc<Registry>,
+    registry: SyncArc<Registry>,
 }
 
 impl Runtime {
@@ -247,7 +249,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 spawner: Box::new(spawner),
                 timer: Box::new(timer),
-                registry: Arc::new(Registry::new()),
+                registry: SyncArc::new(Registry::new()),
             }),
         }
     }

@@ -8,8 +8,10 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
+
+use crate::sync::{Arc, Mutex, MutexGuard, thread_local_static};
 
 pub(crate) struct Registry {
     state: Mutex<State>,
@@ -83,9 +85,9 @@ impl Registry {
     }
 }
 
-thread_local! {
+thread_local_static! {
     /// The task being polled on this thread: (registry key, task id).
-    static CURRENT: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<(usize, u64)>> = Cell::new(None);
 }
 
 /// The marker a task sets while it is polled, so that a drain knows its caller.

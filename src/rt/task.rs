@@ -11,14 +11,13 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 use std::task::{Context, Poll};
-
-use futures::task::AtomicWaker;
 
 use super::Spawner;
 use super::registry::{CurrentTask, Registry};
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{Arc, AtomicWaker, Mutex};
 
 /// Why a task gave no output.
 ///

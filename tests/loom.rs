@@ -1,0 +1,261 @@
+//! loom models of the synchronisation the crate writes by hand: `Event`, `JoinHandle` completion
+//! and cancellation, and the task registry behind `live_tasks` / `wait_for_all_other_tasks`.
+//!
+//! loom runs each model under every interleaving of its threads (up to the preemption bound) and
+//! fails on a deadlock, a leak of a loom `Arc`, or a failed assertion. Run them with:
+//!
+//! ```text
+//! LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --no-default-features --test loom
+//! ```
+//!
+//! The crate's primitives switch to loom's under `--cfg loom` (see `src/sync.rs`). The spawner
+//! here runs each task on a loom thread, so every task is a thread loom schedules.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use asynchronously::Event;
+use asynchronously::rt::{JoinError, Runtime};
+use loom::future::block_on;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+
+/// A runtime whose every task is a loom thread.
+fn runtime() -> Runtime {
+    Runtime::new(|task| {
+        thread::spawn(move || block_on(task));
+    })
+}
+
+/// Sets its flag when dropped: proves a task's future was dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Pending forever; holds a `DropFlag`.
+struct Forever(#[allow(dead_code)] DropFlag);
+
+impl Future for Forever {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event
+
+#[test]
+fn event_set_on_another_thread_wakes_the_waiter() {
+    loom::model(|| {
+        let event = Event::new();
+        let setter = thread::spawn({
+            let event = event.clone();
+            move || event.set()
+        });
+        block_on(event.wait());
+        assert!(event.is_set());
+        setter.join().unwrap();
+    });
+}
+
+#[test]
+fn event_set_is_not_lost_to_a_quick_clear() {
+    loom::model(|| {
+        let event = Event::new();
+        let wait = event.wait();
+        let toggler = thread::spawn({
+            let event = event.clone();
+            move || {
+                event.set();
+                event.clear();
+            }
+        });
+        // Completes even if the flag is already down again when the waiter looks.
+        block_on(wait);
+        toggler.join().unwrap();
+    });
+}
+
+#[test]
+fn event_set_wakes_every_waiter() {
+    loom::model(|| {
+        let event = Event::new();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let event = event.clone();
+                thread::spawn(move || block_on(event.wait()))
+            })
+            .collect();
+        event.set();
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_wait_begun_while_set_completes_despite_a_clear() {
+    loom::model(|| {
+        let event = Event::new();
+        event.set();
+        let wait = event.wait();
+        let clearer = thread::spawn(move || event.clear());
+        block_on(wait);
+        clearer.join().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// JoinHandle
+
+#[test]
+fn join_handle_gets_the_output() {
+    loom::model(|| {
+        let rt = runtime();
+        let handle = rt.spawn(async { 7 });
+        assert_eq!(block_on(handle).unwrap(), 7);
+    });
+}
+
+#[test]
+fn abort_racing_completion_gives_one_outcome_after_the_drop() {
+    loom::model(|| {
+        let rt = runtime();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let handle = rt.spawn(async move {
+            let _flag = flag;
+            1
+        });
+        handle.abort();
+        match block_on(handle) {
+            Ok(value) => assert_eq!(value, 1),
+            Err(err) => assert!(err.is_cancelled(), "{err}"),
+        }
+        // Either way, the task's future is gone before the handle reports.
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn abort_wakes_a_pending_task_and_drops_its_future() {
+    loom::model(|| {
+        let rt = runtime();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let handle = rt.spawn(Forever(DropFlag(dropped.clone())));
+        // The task thread may already be parked on its `Pending`: the abort must wake it.
+        handle.abort();
+        let outcome = block_on(handle);
+        assert!(matches!(outcome, Err(JoinError::Cancelled)));
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn dropping_the_handle_cancels_the_task() {
+    loom::model(|| {
+        let rt = runtime();
+        let dropped = Arc::new(AtomicBool::new(false));
+        drop(rt.spawn(Forever(DropFlag(dropped.clone()))));
+        block_on(rt.wait_for_all_other_tasks());
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
+
+#[test]
+fn a_task_its_executor_drops_unpolled_is_cancelled() {
+    loom::model(|| {
+        let rt = Runtime::new(|task| {
+            thread::spawn(move || drop(task));
+        });
+        let dropped = Arc::new(AtomicBool::new(false));
+        let handle = rt.spawn(Forever(DropFlag(dropped.clone())));
+        assert!(block_on(handle).unwrap_err().is_cancelled());
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task registry
+
+#[test]
+fn drain_waits_for_every_live_task() {
+    loom::model(|| {
+        let rt = runtime();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let done = done.clone();
+            rt.spawn(async move {
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .detach();
+        }
+        block_on(rt.wait_for_all_other_tasks());
+        assert_eq!(done.load(Ordering::SeqCst), 2);
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
+
+#[test]
+fn drain_inside_a_task_does_not_wait_for_itself() {
+    loom::model(|| {
+        let rt = runtime();
+        let done = Arc::new(AtomicBool::new(false));
+        let other = rt.spawn({
+            let done = done.clone();
+            async move { done.store(true, Ordering::SeqCst) }
+        });
+        let drainer = rt.spawn({
+            let rt = rt.clone();
+            async move { rt.wait_for_all_other_tasks().await }
+        });
+        other.detach();
+        block_on(drainer).unwrap();
+        assert!(done.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn drain_counts_only_the_tasks_live_at_the_call() {
+    loom::model(|| {
+        let rt = runtime();
+        let first_done = Arc::new(AtomicBool::new(false));
+        rt.spawn({
+            let first_done = first_done.clone();
+            async move { first_done.store(true, Ordering::SeqCst) }
+        })
+        .detach();
+        let drain = rt.wait_for_all_other_tasks();
+        // A task spawned after the call, which may finish before the first one: it must not
+        // count towards the drain.
+        rt.spawn(async {}).detach();
+        block_on(drain);
+        assert!(first_done.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn drain_racing_a_spawn_never_hangs() {
+    loom::model(|| {
+        let rt = runtime();
+        let spawner = thread::spawn({
+            let rt = rt.clone();
+            move || rt.spawn(async {}).detach()
+        });
+        // The racing task may or may not be counted; either way the drain completes.
+        block_on(rt.wait_for_all_other_tasks());
+        spawner.join().unwrap();
+        block_on(rt.wait_for_all_other_tasks());
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
