@@ -45,12 +45,22 @@ pub struct Event {
 
 #[derive(Default)]
 struct Inner {
-    /// Bit 0: the flag. Bits 1..: how many times the flag went from clear to set.
+    /// Bit 0: the flag. Bit 1: a waiter has listened (sticky). Bits 2..: how many times the flag
+    /// went from clear to set.
     state: AtomicU64,
     waiters: event_listener::Event,
 }
 
-const SET: u64 = 1;
+const SET: u64 = 0b01;
+const LISTENED: u64 = 0b10;
+/// One more set, in the count of bits 2...
+const ONE_SET: u64 = 0b100;
+
+/// Whether a wait that began in state `seen` is over in state `now`: the flag was up when it
+/// began, is up now, or went up in between.
+fn is_over(seen: u64, now: u64) -> bool {
+    seen & SET != 0 || now & SET != 0 || now / ONE_SET != seen / ONE_SET
+}
 
 impl Event {
     /// A new event, not set.
@@ -82,12 +92,18 @@ impl Event {
             if current & SET != 0 {
                 return;
             }
-            // One more set, flag raised: (count + 1) << 1 | 1.
-            let next = current.wrapping_add(2) | SET;
+            // One more set, flag raised, the listened bit kept.
+            let next = current.wrapping_add(ONE_SET) | SET;
             match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(actual) => current = actual,
             }
+        }
+        // Nobody ever listened: nothing to wake, and no listener list to allocate. A waiter
+        // raises LISTENED (an RMW on `state`) before it listens: if that came after our CAS, it
+        // saw the flag up and does not listen; if before, `current` has the bit and we notify.
+        if current & LISTENED == 0 {
+            return;
         }
         // `notify` is preceded by a SeqCst fence: a waiter that registered before it is woken,
         // and one that registers after it sees the new state.
@@ -185,13 +201,8 @@ pub struct EventWait {
 }
 
 impl EventWait {
-    /// Over if the flag was up when the wait began, is up now, or went up in between.
     fn is_over(&self) -> bool {
-        if self.seen & SET != 0 {
-            return true;
-        }
-        let state = self.inner.state.load(Ordering::Acquire);
-        state & SET != 0 || state >> 1 != self.seen >> 1
+        is_over(self.seen, self.inner.state.load(Ordering::Acquire))
     }
 }
 
@@ -200,13 +211,24 @@ impl Future for EventWait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if self.is_over() {
+            let now = self.inner.state.load(Ordering::Acquire);
+            if is_over(self.seen, now) {
                 self.listener = None;
                 return Poll::Ready(());
             }
             match &mut self.listener {
-                // Listen, then check again: a set between the check and `listen` is not lost.
-                None => self.listener = Some(self.inner.waiters.listen()),
+                // Announce, listen, then check again: a set between the check and `listen` is
+                // not lost (see `Event::set`). Once announced, the bit stays: every later set
+                // notifies.
+                None => {
+                    if now & LISTENED == 0 {
+                        let before = self.inner.state.fetch_or(LISTENED, Ordering::AcqRel);
+                        if is_over(self.seen, before) {
+                            return Poll::Ready(());
+                        }
+                    }
+                    self.listener = Some(self.inner.waiters.listen());
+                }
                 Some(listener) => {
                     ready!(Pin::new(listener).poll(cx));
                     self.listener = None;

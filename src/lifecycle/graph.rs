@@ -183,18 +183,29 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// The fast pass: a visit per component, a pointer in a set, no graph. `false` for a plain tree
-/// (no `after` edge, no component reached twice), which cannot have a cycle.
+/// The fast pass: a visit per component, no graph. `false` for a plain tree (no `after` edge, no
+/// parent reached twice), which cannot have a cycle.
+///
+/// Only parents go into the set of seen components: a cycle runs through `after` edges (seen on
+/// every component) or through parents that own each other, so a leaf reached twice (a shared
+/// child) cannot close one, and a wide tree costs one atomic load per leaf.
 fn may_have_cycle(root: &dyn DynComponent, kind: PhaseKind) -> bool {
     let mut seen: std::collections::HashSet<usize, BuildHasherDefault<PtrHasher>> =
         std::collections::HashSet::default();
     let mut stack = vec![root];
     while let Some(component) = stack.pop() {
         let phase = component.dyn_lifecycle().phase(kind).inner();
-        if !seen.insert(Arc::as_ptr(phase) as usize) || phase.has_afters() {
+        if phase.has_afters() {
             return true;
         }
-        stack.extend(component.dyn_children().into_items());
+        let children = component.dyn_children().into_items();
+        if children.is_empty() {
+            continue;
+        }
+        if !seen.insert(Arc::as_ptr(phase) as usize) {
+            return true;
+        }
+        stack.extend(children);
     }
     false
 }

@@ -298,10 +298,10 @@ pub trait ComponentExt: Component {
             other.lifecycle().deinit_phase(),
         );
         // Names first, so that a later cycle or failure can name both ends.
-        init.name_as(&name, PhaseKind::Init);
-        deinit.name_as(&name, PhaseKind::Deinit);
-        other_init.name_as(&other_name, PhaseKind::Init);
-        other_deinit.name_as(&other_name, PhaseKind::Deinit);
+        init.name_as(self.dyn_kept_name(), PhaseKind::Init);
+        deinit.name_as(self.dyn_kept_name(), PhaseKind::Deinit);
+        other_init.name_as(other.dyn_kept_name(), PhaseKind::Init);
+        other_deinit.name_as(other.dyn_kept_name(), PhaseKind::Deinit);
         // Check both before adding either, so that a failed call adds nothing.
         if init.is_scheduled() {
             return Err(LifecycleError::AlreadyScheduled {
@@ -352,8 +352,15 @@ delegate_component!(&C, Box<C>, std::sync::Arc<C>);
 pub(crate) trait DynComponent: Send + Sync {
     fn dyn_lifecycle(&self) -> &Lifecycle;
     fn dyn_name(&self) -> Cow<'_, str>;
-    fn dyn_on_init(&self) -> BoxFuture<'_, Result<(), BoxError>>;
-    fn dyn_on_deinit(&self) -> BoxFuture<'_, Result<(), BoxError>>;
+    /// The name to keep in a phase: see [`kept_name`].
+    fn dyn_kept_name(&self) -> Cow<'static, str>;
+    /// This component's phase `kind` and its subtree's, in one allocation that holds its hook.
+    fn dyn_run_phase<'a>(
+        &'a self,
+        kind: PhaseKind,
+        teardown: run::Teardown,
+        parent: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), LifecycleError>>;
     fn dyn_children(&self) -> Children<'_>;
 }
 
@@ -364,14 +371,30 @@ impl<C: Component> DynComponent for C {
     fn dyn_name(&self) -> Cow<'_, str> {
         self.name()
     }
-    fn dyn_on_init(&self) -> BoxFuture<'_, Result<(), BoxError>> {
-        Box::pin(self.on_init())
+    fn dyn_kept_name(&self) -> Cow<'static, str> {
+        kept_name::<C>(&self.name())
     }
-    fn dyn_on_deinit(&self) -> BoxFuture<'_, Result<(), BoxError>> {
-        Box::pin(self.on_deinit())
+    fn dyn_run_phase<'a>(
+        &'a self,
+        kind: PhaseKind,
+        teardown: run::Teardown,
+        parent: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), LifecycleError>> {
+        Box::pin(run::run_phase(self, kind, teardown, parent))
     }
     fn dyn_children(&self) -> Children<'_> {
         self.children()
+    }
+}
+
+/// `name`, owned: the type's default name (a `'static` string) when `name` is that, so that the
+/// common case keeps a name without allocating.
+pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
+    let default = short_type_name(std::any::type_name::<C>());
+    if *default == *name {
+        default
+    } else {
+        Cow::Owned(name.to_owned())
     }
 }
 

@@ -1,7 +1,9 @@
 //! `Lifecycle` and `Phase`: the state a component embeds.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -202,14 +204,18 @@ pub(crate) struct PhaseInner {
     started: Event,
     finished: Event,
     failed: Event,
+    /// Whether `state.afters` is not empty, readable without the lock (the cycle check reads it
+    /// on every component).
+    has_afters: AtomicBool,
     state: Mutex<PhaseState>,
 }
 
 #[derive(Default)]
 struct PhaseState {
     is_scheduled: bool,
-    /// The component's name, once known: recorded when the phase is checked or scheduled.
-    name: Option<String>,
+    /// The component's name, once known: recorded when the phase is checked or scheduled. The
+    /// default names are `'static` and kept without allocating.
+    name: Option<Cow<'static, str>>,
     kind: Option<PhaseKind>,
     /// `wait_before` futures, taken when the phase is scheduled.
     waits: Vec<BoxFuture<()>>,
@@ -225,8 +231,9 @@ impl PhaseInner {
     pub(crate) fn name(&self) -> String {
         self.lock()
             .name
-            .clone()
-            .unwrap_or_else(|| "<unnamed>".to_owned())
+            .as_deref()
+            .unwrap_or("<unnamed>")
+            .to_owned()
     }
 
     pub(crate) fn afters(&self) -> Vec<Weak<PhaseInner>> {
@@ -234,7 +241,7 @@ impl PhaseInner {
     }
 
     pub(crate) fn has_afters(&self) -> bool {
-        !self.lock().afters.is_empty()
+        self.has_afters.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_over(&self) -> bool {
@@ -252,6 +259,13 @@ pub(crate) struct Pending {
     pub(crate) afters: Vec<Arc<PhaseInner>>,
     /// `after` targets dropped before this phase was scheduled.
     pub(crate) dropped_afters: usize,
+}
+
+impl Pending {
+    /// Nothing to wait for before the phase starts.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.waits.is_empty() && self.afters.is_empty() && self.dropped_afters == 0
+    }
 }
 
 impl Phase {
@@ -365,6 +379,7 @@ impl Phase {
             return Err(already_scheduled(&state));
         }
         state.afters.push(Arc::downgrade(&other.inner));
+        self.inner.has_afters.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -377,16 +392,16 @@ impl Phase {
     }
 
     /// Records the component's name (if not yet known) and the phase's kind.
-    pub(crate) fn name_as(&self, name: &str, kind: PhaseKind) {
+    pub(crate) fn name_as(&self, name: Cow<'static, str>, kind: PhaseKind) {
         let mut state = self.inner.lock();
         state.kind = Some(kind);
         if state.name.is_none() {
-            state.name = Some(name.to_owned());
+            state.name = Some(name);
         }
     }
 
     /// Schedules the phase; `None` if it already was.
-    pub(crate) fn schedule(&self, name: &str, kind: PhaseKind) -> Option<Pending> {
+    pub(crate) fn schedule(&self, name: Cow<'static, str>, kind: PhaseKind) -> Option<Pending> {
         let pending = {
             let mut state = self.inner.lock();
             if state.is_scheduled {
@@ -394,7 +409,7 @@ impl Phase {
             }
             state.is_scheduled = true;
             state.kind = Some(kind);
-            state.name = Some(name.to_owned());
+            state.name = Some(name);
             let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
             let dropped_afters = afters.iter().filter(|a| a.is_none()).count();
             Pending {
@@ -436,7 +451,7 @@ pub(crate) async fn outcome(phase: &PhaseInner) -> bool {
 
 fn already_scheduled(state: &PhaseState) -> LifecycleError {
     LifecycleError::AlreadyScheduled {
-        component: state.name.clone().unwrap_or_else(|| "<unnamed>".to_owned()),
+        component: state.name.as_deref().unwrap_or("<unnamed>").to_owned(),
         phase: state.kind.unwrap_or(PhaseKind::Init),
     }
 }

@@ -1,15 +1,19 @@
 //! Running a phase over a component tree, and `run_until`.
 
 use std::future::Future;
+use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
+use std::task::Poll;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::phase::{Pending, outcome};
-use super::{Component, ComponentExt, DynComponent, LifecycleError, Phase, PhaseKind, graph};
+use super::{
+    BoxError, Component, ComponentExt, DynComponent, LifecycleError, Phase, PhaseKind, graph,
+};
 use crate::rt::PanicPayload;
 use crate::strict_gather;
 
@@ -38,7 +42,7 @@ pub(crate) async fn run_top<C: Component>(
         return Ok(());
     }
     graph::check(component, kind)?;
-    run_phase(component, kind, teardown, None).await
+    component.dyn_run_phase(kind, teardown, None).await
 }
 
 /// Marks the phase failed if its future is dropped before the phase is over, so that nothing
@@ -70,8 +74,8 @@ impl Drop for FailIfNeverStarted<'_> {
             return;
         }
         let phase = self.component.dyn_lifecycle().phase(self.kind);
-        let name = self.component.dyn_name();
-        if phase.schedule(&name, self.kind).is_some() {
+        let name = self.component.dyn_kept_name();
+        if phase.schedule(name.clone(), self.kind).is_some() {
             phase.fail();
             log::debug!("{name}: {} cancelled before it started", self.kind);
         }
@@ -79,116 +83,135 @@ impl Drop for FailIfNeverStarted<'_> {
 }
 
 /// Runs `kind` of `component` and its subtree. `parent` is set when a parent runs it.
-fn run_phase<'a>(
-    component: &'a dyn DynComponent,
+///
+/// Generic over the component, so that its hook lives inside this future: with the box a child
+/// gets from [`DynComponent::dyn_run_phase`], one allocation per component and phase. What few
+/// components need (dependencies, a timeout, children) is boxed on the side when they have it,
+/// so that a leaf's future stays small.
+pub(crate) fn run_phase<'a, C: Component>(
+    component: &'a C,
     kind: PhaseKind,
     teardown: Teardown,
     parent: Option<&'a str>,
-) -> BoxFuture<'a, Result<(), LifecycleError>> {
+) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
+    // Made here, outside the async fn, so that it fires even if the future is dropped unpolled.
     let never_started = FailIfNeverStarted {
         component,
         kind,
         armed: true,
     };
-    Box::pin(async move {
-        // Bind the whole guard: the block would otherwise capture only its `armed` field, and
-        // the guard itself would be dropped (and fire) as soon as `run_phase` returns.
-        let mut never_started = never_started;
-        let lifecycle = component.dyn_lifecycle();
-        let phase = lifecycle.phase(kind);
-        let name = component.dyn_name();
-        let scheduled = phase.schedule(&name, kind);
-        never_started.armed = false;
-        let Some(pending) = scheduled else {
-            // Scheduled already, by another parent (a diamond): wait for it, so that "parent
-            // finished" means "subtree finished".
-            return if outcome(phase.inner()).await {
-                Ok(())
-            } else {
-                Err(LifecycleError::DependencyFailed {
-                    component: parent.unwrap_or(&name).to_owned(),
-                    dependency: name.into_owned(),
+    run_scheduled(component, never_started, kind, teardown, parent)
+}
+
+async fn run_scheduled<C: Component>(
+    component: &C,
+    mut never_started: FailIfNeverStarted<'_>,
+    kind: PhaseKind,
+    teardown: Teardown,
+    parent: Option<&str>,
+) -> Result<(), LifecycleError> {
+    let lifecycle = component.lifecycle();
+    let phase = lifecycle.phase(kind);
+    let name = component.name();
+    let scheduled = phase.schedule(super::kept_name::<C>(&name), kind);
+    never_started.armed = false;
+    let Some(pending) = scheduled else {
+        // Scheduled already, by another parent (a diamond): wait for it, so that "parent
+        // finished" means "subtree finished".
+        return if outcome(phase.inner()).await {
+            Ok(())
+        } else {
+            Err(LifecycleError::DependencyFailed {
+                component: parent.unwrap_or(&name).to_owned(),
+                dependency: name.into_owned(),
+                phase: kind,
+            })
+        };
+    };
+    log::debug!("{name}: {kind} scheduled");
+    let cancelled = FailIfCancelled(phase, &name, kind);
+    let body = AssertUnwindSafe(run_body(component, phase, &name, kind, teardown, pending))
+        .catch_unwind()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|panic| {
+                Err(LifecycleError::Failed {
+                    component: name.to_string(),
                     phase: kind,
+                    source: Box::new(PanicPayload::new(panic)),
                 })
-            };
-        };
-        log::debug!("{name}: {kind} scheduled");
-        let cancelled = FailIfCancelled(phase, &name, kind);
-        let body = AssertUnwindSafe(run_body(component, phase, &name, kind, teardown, pending))
-            .catch_unwind()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|panic| {
-                    Err(LifecycleError::Failed {
-                        component: name.to_string(),
-                        phase: kind,
-                        source: Box::new(PanicPayload::new(panic)),
-                    })
-                })
-            });
-        let result = match lifecycle.timeout(kind) {
-            None => body.await,
-            Some(limit) => {
-                let deadline = lifecycle.timer_runtime().sleep(limit);
-                match select(pin!(body), pin!(deadline)).await {
-                    Either::Left((result, _)) => result,
-                    Either::Right(((), _)) => Err(LifecycleError::TimedOut {
-                        component: name.to_string(),
-                        phase: kind,
-                        after: limit,
-                    }),
-                }
-            }
-        };
-        match &result {
-            Ok(()) => {
-                phase.finish();
-                log::debug!("{name}: {kind} finished");
-            }
-            Err(error) => {
-                phase.fail();
-                log::debug!("{name}: {kind} failed: {error}");
+            })
+        });
+    let body = pin!(body);
+    let result = match lifecycle.timeout(kind) {
+        None => body.await,
+        Some(limit) => {
+            let deadline = Box::pin(lifecycle.timer_runtime().sleep(limit));
+            match select(body, deadline).await {
+                Either::Left((result, _)) => result,
+                Either::Right(((), _)) => Err(LifecycleError::TimedOut {
+                    component: name.to_string(),
+                    phase: kind,
+                    after: limit,
+                }),
             }
         }
-        drop(cancelled);
-        result
-    })
+    };
+    match &result {
+        Ok(()) => {
+            phase.finish();
+            log::debug!("{name}: {kind} finished");
+        }
+        Err(error) => {
+            phase.fail();
+            log::debug!("{name}: {kind} failed: {error}");
+        }
+    }
+    drop(cancelled);
+    result
 }
 
 /// Dependencies, `started`, then children and hook in the phase's order.
-async fn run_body(
-    component: &dyn DynComponent,
+async fn run_body<C: Component>(
+    component: &C,
     phase: &Phase,
     name: &str,
     kind: PhaseKind,
     teardown: Teardown,
     pending: Pending,
 ) -> Result<(), LifecycleError> {
-    wait_for_dependencies(pending, name, kind).await?;
+    if !pending.is_empty() {
+        Box::pin(wait_for_dependencies(pending, name, kind)).await?;
+    }
     phase.start();
     log::debug!("{name}: {kind} started");
     match kind {
         PhaseKind::Init => {
-            run_children(component, kind, teardown, name).await?;
-            run_hook(component, kind, name).await
+            if let Some(children) = run_children(component, kind, teardown, name) {
+                children.await?;
+            }
+            failed_hook(component.on_init().await, name, kind)
         }
         PhaseKind::Deinit => {
-            let init = component.dyn_lifecycle().init_phase();
+            let init = component.lifecycle().init_phase();
             if init.is_scheduled() && !init.is_over() {
                 // Deinit after init: let an init in progress end first.
-                outcome(init.inner()).await;
+                Box::pin(outcome(init.inner())).await;
             }
             let has_something_to_undo = match teardown {
                 Teardown::All => !init.is_scheduled() || init.finished().is_set(),
                 Teardown::OnlyInitialized => init.finished().is_set(),
             };
             let hook = if has_something_to_undo {
-                run_hook(component, kind, name).await
+                failed_hook(component.on_deinit().await, name, kind)
             } else {
                 log::debug!("{name}: init did not finish, nothing to deinit");
                 Ok(())
             };
             // Best effort: the children go down even if the hook failed.
-            let children = run_children(component, kind, teardown, name).await;
+            let children = match run_children(component, kind, teardown, name) {
+                Some(children) => children.await,
+                None => Ok(()),
+            };
             hook.and(children)
         }
     }
@@ -207,9 +230,6 @@ async fn wait_for_dependencies(
     if pending.dropped_afters > 0 && kind == PhaseKind::Init {
         return Err(failed("<dropped component>".to_owned()));
     }
-    if pending.waits.is_empty() && pending.afters.is_empty() {
-        return Ok(());
-    }
     let waits = futures::future::join_all(pending.waits).map(Ok);
     let afters = strict_gather(pending.afters.into_iter().map(|dependency| async move {
         // Init waits for what it needs to be up; deinit only for the order (best effort).
@@ -222,50 +242,84 @@ async fn wait_for_dependencies(
     futures::future::try_join(waits, afters).await.map(drop)
 }
 
-async fn run_hook(
-    component: &dyn DynComponent,
-    kind: PhaseKind,
+/// A hook's error, as the phase's.
+fn failed_hook(
+    result: Result<(), BoxError>,
     name: &str,
+    kind: PhaseKind,
 ) -> Result<(), LifecycleError> {
-    let hook = match kind {
-        PhaseKind::Init => component.dyn_on_init(),
-        PhaseKind::Deinit => component.dyn_on_deinit(),
-    };
-    hook.await.map_err(|source| LifecycleError::Failed {
+    result.map_err(|source| LifecycleError::Failed {
         component: name.to_owned(),
         phase: kind,
         source,
     })
 }
 
-/// The children, concurrently. Init fails fast (the first error cancels the siblings); deinit
-/// lets every child finish and returns the first error.
-async fn run_children(
-    component: &dyn DynComponent,
+/// The children, concurrently, in a future of their own: `None` for a leaf, so that a leaf's
+/// phase future has no room for it. Init fails fast (the first error cancels the siblings);
+/// deinit lets every child finish and returns the first error.
+fn run_children<'a>(
+    component: &'a dyn DynComponent,
     kind: PhaseKind,
     teardown: Teardown,
-    name: &str,
-) -> Result<(), LifecycleError> {
+    name: &'a str,
+) -> Option<BoxFuture<'a, Result<(), LifecycleError>>> {
     let children = component.dyn_children().into_items();
     if children.is_empty() {
-        return Ok(());
+        return None;
     }
-    let runs = children
+    // Every child's future is made before any runs, so that each is armed to fail its phase if
+    // a sibling's error drops it unpolled.
+    let runs: Vec<_> = children
         .into_iter()
-        .map(|child| run_phase(child, kind, teardown, Some(name)));
-    match kind {
-        PhaseKind::Init => strict_gather(runs).await.map(drop),
-        PhaseKind::Deinit => {
-            let mut runs: FuturesUnordered<_> = runs.collect();
-            let mut first_error = None;
-            while let Some(result) = runs.next().await {
-                if let (Err(error), None) = (result, &first_error) {
-                    first_error = Some(error);
+        .map(|child| child.dyn_run_phase(kind, teardown, Some(name)))
+        .collect();
+    Some(Box::pin(gather_children(runs, kind == PhaseKind::Init)))
+}
+
+/// Runs the children's phases concurrently: the first error, and with `fail_fast` the siblings
+/// dropped at once. Each child is first polled in place: one that is done at once (a leaf with a
+/// quick hook, the common case) never takes a slot in the `FuturesUnordered`.
+async fn gather_children(
+    runs: Vec<BoxFuture<'_, Result<(), LifecycleError>>>,
+    fail_fast: bool,
+) -> Result<(), LifecycleError> {
+    let mut first_error = None;
+    let mut pending = FuturesUnordered::new();
+    let mut runs = runs.into_iter();
+    // Moved in as `&mut`: `push` takes `&self`, and a shared borrow would need the futures `Sync`.
+    let (runs_left, pending_ref, error_ref) = (&mut runs, &mut pending, &mut first_error);
+    poll_fn(move |cx| {
+        for mut run in runs_left.by_ref() {
+            match run.as_mut().poll(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => {
+                    error_ref.get_or_insert(error);
+                    if fail_fast {
+                        break;
+                    }
                 }
+                Poll::Pending => pending_ref.push(run),
             }
-            first_error.map_or(Ok(()), Err)
+        }
+        Poll::Ready(())
+    })
+    .await;
+    if fail_fast && first_error.is_some() {
+        // Drop the siblings (pending and never polled) before reporting.
+        drop((pending, runs));
+        return first_error.map_or(Ok(()), Err);
+    }
+    while let Some(result) = pending.next().await {
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
+            if fail_fast {
+                break;
+            }
         }
     }
+    drop(pending);
+    first_error.map_or(Ok(()), Err)
 }
 
 /// The service main loop of the seed's Quick Start: init the tree, wait for `shutdown`, deinit.
