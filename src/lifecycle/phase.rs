@@ -203,7 +203,10 @@ pub(crate) struct PhaseInner {
     scheduled: Event,
     started: Event,
     finished: Event,
-    failed: Event,
+    /// Set once the phase is over, finished or failed: what dependents wait on (one event, so
+    /// that a wait listens once).
+    over: Event,
+    failed: AtomicBool,
     /// Whether `state.afters` is not empty, readable without the lock (the cycle check reads it
     /// on every component).
     has_afters: AtomicBool,
@@ -245,7 +248,7 @@ impl PhaseInner {
     }
 
     pub(crate) fn is_over(&self) -> bool {
-        self.finished.is_set() || self.failed.is_set()
+        self.over.is_set()
     }
 
     pub(crate) fn is_started(&self) -> bool {
@@ -318,7 +321,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().is_failed());
     /// ```
     pub fn is_failed(&self) -> bool {
-        self.inner.failed.is_set()
+        self.inner.failed.load(Ordering::Acquire)
     }
 
     /// Makes the phase wait for `future` before its hook runs: Python's
@@ -428,10 +431,12 @@ impl Phase {
 
     pub(crate) fn finish(&self) {
         self.inner.finished.set();
+        self.inner.over.set();
     }
 
     pub(crate) fn fail(&self) {
-        self.inner.failed.set();
+        self.inner.failed.store(true, Ordering::Release);
+        self.inner.over.set();
     }
 
     pub(crate) fn is_over(&self) -> bool {
@@ -442,11 +447,9 @@ impl Phase {
 /// Waits until `phase` is over; `true` if it finished, `false` if it failed.
 pub(crate) async fn outcome(phase: &PhaseInner) -> bool {
     if !phase.is_over() {
-        let finished = phase.finished.wait();
-        let failed = phase.failed.wait();
-        futures::future::select(finished, failed).await;
+        phase.over.wait().await;
     }
-    phase.finished.is_set()
+    !phase.failed.load(Ordering::Acquire)
 }
 
 fn already_scheduled(state: &PhaseState) -> LifecycleError {
@@ -462,7 +465,7 @@ impl fmt::Debug for Phase {
             .field("scheduled", &self.inner.scheduled.is_set())
             .field("started", &self.inner.started.is_set())
             .field("finished", &self.inner.finished.is_set())
-            .field("failed", &self.inner.failed.is_set())
+            .field("failed", &self.inner.failed.load(Ordering::Acquire))
             .finish()
     }
 }

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::phase::{Pending, outcome};
+use super::phase::{Pending, PhaseInner, outcome};
 use super::{
     BoxError, Component, ComponentExt, DynComponent, LifecycleError, Phase, PhaseKind, graph,
 };
@@ -230,15 +230,20 @@ async fn wait_for_dependencies(
     if pending.dropped_afters > 0 && kind == PhaseKind::Init {
         return Err(failed("<dropped component>".to_owned()));
     }
-    let waits = futures::future::join_all(pending.waits).map(Ok);
-    let afters = strict_gather(pending.afters.into_iter().map(|dependency| async move {
-        // Init waits for what it needs to be up; deinit only for the order (best effort).
-        if outcome(&dependency).await || kind == PhaseKind::Deinit {
+    // Init waits for what it needs to be up; deinit only for the order (best effort).
+    let wait_for = async |dependency: &PhaseInner| {
+        if outcome(dependency).await || kind == PhaseKind::Deinit {
             Ok(())
         } else {
             Err(failed(dependency.name()))
         }
-    }));
+    };
+    if let ([], [dependency]) = (&pending.waits[..], &pending.afters[..]) {
+        // One `after` and nothing else, as in a chain: no gather.
+        return wait_for(dependency).await;
+    }
+    let waits = futures::future::join_all(pending.waits).map(Ok);
+    let afters = strict_gather(pending.afters.iter().map(|dependency| wait_for(dependency)));
     futures::future::try_join(waits, afters).await.map(drop)
 }
 

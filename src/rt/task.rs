@@ -108,11 +108,14 @@ impl JoinError {
 ///     other => unreachable!("{other:?}"),
 /// }
 /// ```
-pub struct PanicPayload {
+pub struct PanicPayload(Box<PanicInner>);
+
+/// Boxed, so that a `JoinError` (and every task's output slot) is one pointer wide.
+struct PanicInner {
     message: Option<String>,
     // A Mutex makes the error `Sync` (a `Box<dyn Any + Send>` is not), so that `JoinError` can
     // travel in a `Box<dyn Error + Send + Sync>`; it is only locked to give the payload back.
-    payload: Mutex<Box<dyn Any + Send + 'static>>,
+    payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
 }
 
 impl PanicPayload {
@@ -121,10 +124,10 @@ impl PanicPayload {
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned());
-        Self {
+        Self(Box::new(PanicInner {
             message,
-            payload: Mutex::new(payload),
-        }
+            payload: std::sync::Mutex::new(payload),
+        }))
     }
 
     /// The panic message, if the task panicked with a string (as `panic!` does).
@@ -140,7 +143,7 @@ impl PanicPayload {
     /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
     /// ```
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.0.message.as_deref()
     }
 
     /// The payload itself, to resume the panic with `std::panic::resume_unwind`.
@@ -156,7 +159,8 @@ impl PanicPayload {
     /// }
     /// ```
     pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
-        self.payload
+        self.0
+            .payload
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -165,7 +169,7 @@ impl PanicPayload {
 /// `panicked: <message>`, or `panicked` for a payload that is not a string.
 impl fmt::Display for PanicPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.message {
+        match &self.0.message {
             Some(message) => write!(f, "panicked: {message}"),
             None => f.write_str("panicked"),
         }
@@ -177,7 +181,7 @@ impl std::error::Error for PanicPayload {}
 impl fmt::Debug for PanicPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PanicPayload")
-            .field("message", &self.message)
+            .field("message", &self.0.message)
             .finish_non_exhaustive()
     }
 }
@@ -405,7 +409,6 @@ where
 /// local) before its arguments, so either way the user's future is gone before the guard reports.
 async fn run<F: Future>(future: F, guard: TaskGuard<F::Output>) {
     let mut slot = pin!(Some(future));
-    let current = CurrentTask::new(&guard.registry, guard.id);
     let outcome = poll_fn(|cx| {
         guard.shared.task_waker.register(cx.waker());
         if guard.shared.is(ABORTED) {
@@ -414,7 +417,7 @@ async fn run<F: Future>(future: F, guard: TaskGuard<F::Output>) {
         let Some(future) = slot.as_mut().as_pin_mut() else {
             return Poll::Ready(Outcome::Aborted);
         };
-        let _entered = current.enter();
+        let _entered = CurrentTask::new(&guard.registry, guard.id).enter();
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Outcome::Output(output)),
             Ok(Poll::Pending) => Poll::Pending,
