@@ -105,7 +105,7 @@ pub(crate) fn run_phase<'a, C: Component>(
 
 async fn run_scheduled<C: Component>(
     component: &C,
-    mut never_started: FailIfNeverStarted<'_>,
+    never_started: FailIfNeverStarted<'_>,
     kind: PhaseKind,
     teardown: Teardown,
     parent: Option<&str>,
@@ -113,34 +113,32 @@ async fn run_scheduled<C: Component>(
     let lifecycle = component.lifecycle();
     let phase = lifecycle.phase(kind);
     let name = component.name();
-    let scheduled = phase.schedule(super::kept_name::<C>(&name), kind);
-    never_started.armed = false;
-    let Some(pending) = scheduled else {
+    // What is set up before the first await stays out of this future's state (a helper's
+    // locals): this future is most of the allocation each component's phase costs.
+    let Some(dependencies) = schedule::<C>(phase, &name, kind, never_started) else {
         // Scheduled already, by another parent (a diamond): wait for it, so that "parent
         // finished" means "subtree finished".
-        return if outcome(phase.inner()).await {
-            Ok(())
-        } else {
-            Err(LifecycleError::DependencyFailed {
-                component: parent.unwrap_or(&name).to_owned(),
-                dependency: name.into_owned(),
-                phase: kind,
-            })
-        };
+        return Box::pin(scheduled_elsewhere(phase, &name, kind, parent)).await;
     };
-    log::debug!("{name}: {kind} scheduled");
     let cancelled = FailIfCancelled(phase, &name, kind);
-    let body = AssertUnwindSafe(run_body(component, phase, &name, kind, teardown, pending))
-        .catch_unwind()
-        .map(|outcome| {
-            outcome.unwrap_or_else(|panic| {
-                Err(LifecycleError::Failed {
-                    component: name.to_string(),
-                    phase: kind,
-                    source: Box::new(PanicPayload::new(panic)),
-                })
+    let body = AssertUnwindSafe(run_body(
+        component,
+        phase,
+        &name,
+        kind,
+        teardown,
+        dependencies,
+    ))
+    .catch_unwind()
+    .map(|outcome| {
+        outcome.unwrap_or_else(|panic| {
+            Err(LifecycleError::Failed {
+                component: name.to_string(),
+                phase: kind,
+                source: Box::new(PanicPayload::new(panic)),
             })
-        });
+        })
+    });
     let body = pin!(body);
     let result = match lifecycle.timeout(kind) {
         None => body.await,
@@ -170,6 +168,42 @@ async fn run_scheduled<C: Component>(
     result
 }
 
+/// Schedules the phase: `None` if it was scheduled already, else what it waits for first (boxed,
+/// and only if there is anything: most components wait for nothing).
+fn schedule<'a, C: Component>(
+    phase: &Phase,
+    name: &'a str,
+    kind: PhaseKind,
+    mut never_started: FailIfNeverStarted<'_>,
+) -> Option<Option<BoxFuture<'a, Result<(), LifecycleError>>>> {
+    let scheduled = phase.schedule(super::kept_name::<C>(name), kind);
+    never_started.armed = false;
+    let pending = scheduled?;
+    log::debug!("{name}: {kind} scheduled");
+    Some(
+        (!pending.is_empty())
+            .then(|| Box::pin(wait_for_dependencies(pending, name, kind)) as BoxFuture<'a, _>),
+    )
+}
+
+/// A phase another parent scheduled (a diamond): its outcome, as this parent's dependency.
+async fn scheduled_elsewhere(
+    phase: &Phase,
+    name: &str,
+    kind: PhaseKind,
+    parent: Option<&str>,
+) -> Result<(), LifecycleError> {
+    if outcome(phase.inner()).await {
+        Ok(())
+    } else {
+        Err(LifecycleError::DependencyFailed {
+            component: parent.unwrap_or(name).to_owned(),
+            dependency: name.to_owned(),
+            phase: kind,
+        })
+    }
+}
+
 /// Dependencies, `started`, then children and hook in the phase's order.
 async fn run_body<C: Component>(
     component: &C,
@@ -177,10 +211,10 @@ async fn run_body<C: Component>(
     name: &str,
     kind: PhaseKind,
     teardown: Teardown,
-    pending: Pending,
+    dependencies: Option<BoxFuture<'_, Result<(), LifecycleError>>>,
 ) -> Result<(), LifecycleError> {
-    if !pending.is_empty() {
-        Box::pin(wait_for_dependencies(pending, name, kind)).await?;
+    if let Some(dependencies) = dependencies {
+        dependencies.await?;
     }
     phase.start();
     log::debug!("{name}: {kind} started");
@@ -273,29 +307,30 @@ fn run_children<'a>(
     if children.is_empty() {
         return None;
     }
-    // Every child's future is made before any runs, so that each is armed to fail its phase if
-    // a sibling's error drops it unpolled.
-    let runs: Vec<_> = children
+    let runs = children
         .into_iter()
-        .map(|child| child.dyn_run_phase(kind, teardown, Some(name)))
-        .collect();
+        .map(move |child| child.dyn_run_phase(kind, teardown, Some(name)));
     Some(Box::pin(gather_children(runs, kind == PhaseKind::Init)))
 }
 
 /// Runs the children's phases concurrently: the first error, and with `fail_fast` the siblings
-/// dropped at once. Each child is first polled in place: one that is done at once (a leaf with a
-/// quick hook, the common case) never takes a slot in the `FuturesUnordered`.
-async fn gather_children(
-    runs: Vec<BoxFuture<'_, Result<(), LifecycleError>>>,
+/// dropped at once.
+///
+/// Each child's future is made and first polled in turn, in place: one that is done at once (a
+/// leaf with a quick hook, the common case) never takes a slot in the `FuturesUnordered`, and its
+/// memory is reused by the next. On a fail-fast error, the children not made yet are made and
+/// dropped, which fails their phases as cancelled before they started.
+async fn gather_children<'a>(
+    runs: impl Iterator<Item = BoxFuture<'a, Result<(), LifecycleError>>> + Send,
     fail_fast: bool,
 ) -> Result<(), LifecycleError> {
+    let mut runs = MadeOnDrop(runs);
     let mut first_error = None;
     let mut pending = FuturesUnordered::new();
-    let mut runs = runs.into_iter();
     // Moved in as `&mut`: `push` takes `&self`, and a shared borrow would need the futures `Sync`.
     let (runs_left, pending_ref, error_ref) = (&mut runs, &mut pending, &mut first_error);
     poll_fn(move |cx| {
-        for mut run in runs_left.by_ref() {
+        for mut run in runs_left.0.by_ref() {
             match run.as_mut().poll(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(error)) => {
@@ -311,8 +346,9 @@ async fn gather_children(
     })
     .await;
     if fail_fast && first_error.is_some() {
-        // Drop the siblings (pending and never polled) before reporting.
-        drop((pending, runs));
+        // Drop the siblings (pending, and never made) before reporting.
+        drop(pending);
+        drop(runs);
         return first_error.map_or(Ok(()), Err);
     }
     while let Some(result) = pending.next().await {
@@ -325,6 +361,16 @@ async fn gather_children(
     }
     drop(pending);
     first_error.map_or(Ok(()), Err)
+}
+
+/// Children's futures not made yet: made and dropped if this is dropped, so that each child's
+/// phase is failed as cancelled before it started, whatever drops the gather.
+struct MadeOnDrop<I: Iterator>(I);
+
+impl<I: Iterator> Drop for MadeOnDrop<I> {
+    fn drop(&mut self) {
+        self.0.by_ref().for_each(drop);
+    }
 }
 
 /// The service main loop of the seed's Quick Start: init the tree, wait for `shutdown`, deinit.
