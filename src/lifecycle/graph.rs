@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use super::phase::PhaseInner;
 use super::{DynComponent, LifecycleError, PhaseKind};
@@ -49,7 +49,9 @@ type PtrMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
 struct Node<'a> {
     phase: Arc<PhaseInner>,
     component: Option<&'a dyn DynComponent>,
-    parents: Vec<usize>,
+    /// The first parent; a shared child's others are in `other_parents` (most have none).
+    parent: Option<usize>,
+    other_parents: Vec<usize>,
     children: Vec<usize>,
 }
 
@@ -72,7 +74,8 @@ impl<'a> Graph<'a> {
         self.nodes.push(Node {
             phase: phase.clone(),
             component,
-            parents: Vec::new(),
+            parent: None,
+            other_parents: Vec::new(),
             children: Vec::new(),
         });
         self.index.insert(key, index);
@@ -92,7 +95,11 @@ impl<'a> Graph<'a> {
                 let (index, new) =
                     graph.node(child.dyn_lifecycle().phase(kind).inner(), Some(child));
                 graph.nodes[parent].children.push(index);
-                graph.nodes[index].parents.push(parent);
+                let node = &mut graph.nodes[index];
+                match node.parent {
+                    None => node.parent = Some(parent),
+                    Some(_) => node.other_parents.push(parent),
+                }
                 if new {
                     stack.push((child, index));
                 }
@@ -101,39 +108,42 @@ impl<'a> Graph<'a> {
         graph
     }
 
-    /// The nodes a node waits for; a node is `2 * index` (start) or `2 * index + 1` (finish).
-    fn edges(&mut self, node: usize) -> Vec<usize> {
+    /// Pushes onto `out` the nodes a node waits for; a node is `2 * index` (start) or
+    /// `2 * index + 1` (finish).
+    fn edges(&mut self, node: usize, out: &mut Vec<usize>) {
         let (index, finish) = (node / 2, node % 2 == 1);
         let phase = self.nodes[index].phase.clone();
         if phase.is_over() {
-            return Vec::new();
+            return;
         }
         if finish {
-            let mut edges: Vec<usize> = self.nodes[index]
-                .children
-                .iter()
-                .map(|c| 2 * c + 1)
-                .collect();
-            edges.push(2 * index);
-            return edges;
+            out.extend(self.nodes[index].children.iter().map(|c| 2 * c + 1));
+            out.push(2 * index);
+            return;
         }
         if phase.is_started() {
-            return Vec::new();
+            return;
         }
-        let mut edges: Vec<usize> = self.nodes[index].parents.iter().map(|p| 2 * p).collect();
-        for target in phase.afters().iter().filter_map(Weak::upgrade) {
+        let node = &self.nodes[index];
+        out.extend(node.parent.iter().chain(&node.other_parents).map(|p| 2 * p));
+        phase.each_after(|target| {
             let (target, _) = self.node(&target, None);
-            edges.push(2 * target + 1);
-        }
-        edges
+            out.push(2 * target + 1);
+        });
     }
 
     /// The first cycle found by a depth-first search, as node indices (the first repeated last).
+    ///
+    /// One stack holds the edges not yet followed of every node on the path, so that a visit
+    /// allocates nothing.
     fn find_cycle(&mut self) -> Option<Vec<usize>> {
         const NEW: u8 = 0;
         const ON_PATH: u8 = 1;
         const DONE: u8 = 2;
         let mut marks: Vec<u8> = Vec::new();
+        let mut unfollowed: Vec<usize> = Vec::new();
+        // Each node on the path, and where its edges start in `unfollowed`.
+        let mut path: Vec<(usize, usize)> = Vec::new();
         let mut start = 0;
         while start < 2 * self.nodes.len() {
             marks.resize(2 * self.nodes.len(), NEW);
@@ -142,20 +152,20 @@ impl<'a> Graph<'a> {
                 continue;
             }
             marks[start] = ON_PATH;
-            let edges = self.edges(start);
-            let mut path: Vec<(usize, Vec<usize>)> = vec![(start, edges)];
-            while let Some((node, pending)) = path.last_mut() {
-                let node = *node;
-                let Some(next) = pending.pop() else {
+            path.push((start, unfollowed.len()));
+            self.edges(start, &mut unfollowed);
+            while let Some(&(node, from)) = path.last() {
+                if unfollowed.len() == from {
                     marks[node] = DONE;
                     path.pop();
                     continue;
-                };
+                }
+                let next = unfollowed.pop()?;
                 marks.resize(2 * self.nodes.len(), NEW);
                 match marks[next] {
                     DONE => {}
                     ON_PATH => {
-                        let from = path.iter().position(|(n, _)| *n == next)?;
+                        let from = path.iter().position(|&(n, _)| n == next)?;
                         let mut cycle: Vec<usize> =
                             path[from..].iter().map(|(n, _)| n / 2).collect();
                         cycle.push(next / 2);
@@ -164,8 +174,8 @@ impl<'a> Graph<'a> {
                     }
                     _ => {
                         marks[next] = ON_PATH;
-                        let edges = self.edges(next);
-                        path.push((next, edges));
+                        path.push((next, unfollowed.len()));
+                        self.edges(next, &mut unfollowed);
                     }
                 }
             }

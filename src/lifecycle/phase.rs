@@ -239,8 +239,13 @@ impl PhaseInner {
             .to_owned()
     }
 
-    pub(crate) fn afters(&self) -> Vec<Weak<PhaseInner>> {
-        self.lock().afters.clone()
+    /// Calls `each` with every phase this one is `after` that still exists.
+    pub(crate) fn each_after(&self, mut each: impl FnMut(Arc<PhaseInner>)) {
+        for after in &self.lock().afters {
+            if let Some(after) = after.upgrade() {
+                each(after);
+            }
+        }
     }
 
     pub(crate) fn has_afters(&self) -> bool {
