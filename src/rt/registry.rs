@@ -1,9 +1,16 @@
 //! The registry of live tasks behind `live_tasks` and `wait_for_all_other_tasks`.
 //!
-//! Tasks get increasing ids. A drain that starts when the next id is `s` waits for the tasks with
-//! an id below `s` (those live at the call), except its own: it counts them once, at the call, and
-//! each of them decrements the count when it finishes. So a drain costs nothing per task it does
-//! not wait for, and no set of ids is kept.
+//! One atomic word holds the number of live tasks (low 32 bits) and the number of drains ever
+//! started (high 32 bits, the drain *generation*). Spawning a task adds one to it and notes the
+//! generation it saw; finishing subtracts one and reads the generation again. Starting a drain
+//! adds one generation and reads the live count in the same step. All three are read-modify-writes
+//! of one word, so they happen in one order: a drain counts exactly the tasks whose spawn came
+//! before its start and whose finish comes after, and a task finds those drains as the
+//! generations in (its birth, its finish].
+//!
+//! So spawning and finishing take no lock while no drain starts during a task's life. A task
+//! whose life saw a drain start takes the lock of the drain list to count itself off; a drain
+//! starts under that lock, so its entry is there for every task that sees its generation.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -11,43 +18,53 @@ use std::pin::Pin;
 use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, MutexGuard, thread_local_static};
 
-pub(crate) struct Registry {
-    state: Mutex<State>,
-}
+const ONE_TASK: u64 = 1;
+const ONE_DRAIN: u64 = 1 << 32;
+const LIVE: u64 = ONE_DRAIN - 1;
 
-struct State {
-    next_id: u64,
-    live: usize,
-    next_drain: u64,
-    drains: Vec<Drain>,
+pub(crate) struct Registry {
+    state: AtomicU64,
+    drains: Mutex<Vec<Drain>>,
 }
 
 struct Drain {
-    key: u64,
-    /// Tasks with an id below this were live at the call.
-    before: u64,
+    generation: u32,
     /// The caller's own task, which it does not wait for.
-    own: Option<u64>,
-    remaining: usize,
+    own: Option<usize>,
+    remaining: u64,
     waker: Option<Waker>,
+}
+
+/// A task's entry: how it counts itself off when it finishes.
+pub(crate) struct Registration {
+    /// The drain generation when the task was spawned.
+    born: u32,
+}
+
+fn generation(state: u64) -> u32 {
+    // The high half: the truncation is the point.
+    (state >> 32) as u32
+}
+
+/// Whether drain `g` started during a life from generation `born` to generation `now`: `g` in
+/// `(born, now]`, counted modulo 2^32.
+fn started_during(g: u32, born: u32, now: u32) -> bool {
+    g.wrapping_sub(born).wrapping_sub(1) < now.wrapping_sub(born)
 }
 
 impl Registry {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(State {
-                next_id: 0,
-                live: 0,
-                next_drain: 0,
-                drains: Vec::new(),
-            }),
+            state: AtomicU64::new(0),
+            drains: Mutex::new(Vec::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Vec<Drain>> {
+        self.drains.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Identifies this registry in the task-local marker.
@@ -55,21 +72,28 @@ impl Registry {
         std::ptr::from_ref(self) as usize
     }
 
-    pub(crate) fn register(&self) -> u64 {
-        let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.live += 1;
-        id
+    pub(crate) fn register(&self) -> Registration {
+        let before = self.state.fetch_add(ONE_TASK, Ordering::AcqRel);
+        Registration {
+            born: generation(before),
+        }
     }
 
-    pub(crate) fn deregister(&self, id: u64) {
+    /// Counts off a finished task; `task` is the key its marker used (see [`CurrentTask`]).
+    pub(crate) fn deregister(&self, registration: &Registration, task: usize) {
+        let before = self.state.fetch_sub(ONE_TASK, Ordering::AcqRel);
+        let now = generation(before);
+        if now == registration.born {
+            // No drain started during this task's life: none counted it.
+            return;
+        }
         let mut woken = Vec::new();
         {
-            let mut state = self.lock();
-            state.live -= 1;
-            for drain in &mut state.drains {
-                if id < drain.before && drain.own != Some(id) {
+            let mut drains = self.lock();
+            for drain in drains.iter_mut() {
+                if started_during(drain.generation, registration.born, now)
+                    && drain.own != Some(task)
+                {
                     drain.remaining -= 1;
                     if drain.remaining == 0 {
                         woken.extend(drain.waker.take());
@@ -81,21 +105,24 @@ impl Registry {
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.lock().live
+        // At most 2^32 - 1: fits a usize on every platform with atomics this wide that matter.
+        usize::try_from(self.state.load(Ordering::Acquire) & LIVE).unwrap_or(usize::MAX)
     }
 }
 
 thread_local_static! {
-    /// The task being polled on this thread: (registry key, task id).
-    static CURRENT: Cell<Option<(usize, u64)>> = Cell::new(None);
+    /// The task being polled on this thread: (registry key, task key).
+    static CURRENT: Cell<Option<(usize, usize)>> = Cell::new(None);
 }
 
-/// The marker a task sets while it is polled, so that a drain knows its caller.
-pub(crate) struct CurrentTask(usize, u64);
+/// The marker a task sets while it is polled, so that a drain knows its caller. The task key is
+/// the address of the task's shared state: unique among the live tasks, which is all a drain
+/// compares it with.
+pub(crate) struct CurrentTask(usize, usize);
 
 impl CurrentTask {
-    pub(crate) fn new(registry: &Registry, id: u64) -> Self {
-        Self(registry.key(), id)
+    pub(crate) fn new(registry: &Registry, task: usize) -> Self {
+        Self(registry.key(), task)
     }
 
     pub(crate) fn enter(&self) -> Entered {
@@ -104,7 +131,7 @@ impl CurrentTask {
 }
 
 /// Restores the previous marker (tasks may be polled inside other tasks, as `block_on` does).
-pub(crate) struct Entered(Option<(usize, u64)>);
+pub(crate) struct Entered(Option<(usize, usize)>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
@@ -115,8 +142,8 @@ impl Drop for Entered {
 /// The future of `wait_for_all_other_tasks`: the set of tasks is fixed when it is created.
 pub(crate) struct WaitOthers {
     registry: Arc<Registry>,
-    /// `None` when there was nothing to wait for, or once done.
-    key: Option<u64>,
+    /// The drain's generation; `None` when there was nothing to wait for, or once done.
+    generation: Option<u32>,
 }
 
 impl WaitOthers {
@@ -124,26 +151,27 @@ impl WaitOthers {
         let own = CURRENT
             .with(Cell::get)
             .filter(|&(key, _)| key == registry.key())
-            .map(|(_, id)| id);
-        let mut state = registry.lock();
-        let remaining = state.live - usize::from(own.is_some());
-        let key = (remaining > 0).then(|| {
-            let key = state.next_drain;
-            state.next_drain += 1;
-            let before = state.next_id;
-            state.drains.push(Drain {
-                key,
-                before,
+            .map(|(_, task)| task);
+        let mut drains = registry.lock();
+        // Under the lock: a task that sees this generation when it finishes finds the entry.
+        let before = registry.state.fetch_add(ONE_DRAIN, Ordering::AcqRel);
+        let this = generation(before).wrapping_add(1);
+        // The caller's own task is live (it is running this), so `live >= 1` when `own` is set.
+        debug_assert!(own.is_none() || before & LIVE > 0);
+        let remaining = (before & LIVE).saturating_sub(u64::from(own.is_some()));
+        let generation = (remaining > 0).then(|| {
+            drains.push(Drain {
+                generation: this,
                 own,
                 remaining,
                 waker: None,
             });
-            key
+            this
         });
-        drop(state);
+        drop(drains);
         Self {
             registry: registry.clone(),
-            key,
+            generation,
         }
     }
 }
@@ -152,16 +180,15 @@ impl Future for WaitOthers {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(key) = self.key else {
+        let Some(generation) = self.generation else {
             return Poll::Ready(());
         };
-        let mut state = self.registry.lock();
-        let index = state
-            .drains
+        let mut drains = self.registry.lock();
+        let index = drains
             .iter()
-            .position(|d| d.key == key)
+            .position(|d| d.generation == generation)
             .expect("a pending drain stays registered");
-        let drain = &mut state.drains[index];
+        let drain = &mut drains[index];
         if drain.remaining > 0 {
             match &mut drain.waker {
                 Some(waker) => waker.clone_from(cx.waker()),
@@ -169,17 +196,32 @@ impl Future for WaitOthers {
             }
             return Poll::Pending;
         }
-        state.drains.swap_remove(index);
-        drop(state);
-        self.key = None;
+        drains.swap_remove(index);
+        drop(drains);
+        self.generation = None;
         Poll::Ready(())
     }
 }
 
 impl Drop for WaitOthers {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            self.registry.lock().drains.retain(|d| d.key != key);
+        if let Some(generation) = self.generation {
+            self.registry.lock().retain(|d| d.generation != generation);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::started_during;
+
+    #[test]
+    fn started_during_counts_modulo_2_pow_32() {
+        assert!(started_during(1, 0, 1));
+        assert!(!started_during(0, 0, 1)); // the birth generation itself is before the task
+        assert!(!started_during(2, 0, 1)); // after the finish
+        assert!(started_during(0, u32::MAX, 0)); // across the wrap
+        assert!(started_during(u32::MAX, u32::MAX - 1, 1));
+        assert!(!started_during(5, 3, 3)); // no drain during its life
     }
 }

@@ -15,7 +15,7 @@ use std::sync::PoisonError;
 use std::task::{Context, Poll};
 
 use super::Spawner;
-use super::registry::{CurrentTask, Registry};
+use super::registry::{CurrentTask, Registration, Registry};
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, AtomicWaker, Mutex};
 
@@ -367,13 +367,20 @@ impl<T> fmt::Debug for JoinHandle<T> {
 struct TaskGuard<T> {
     shared: Arc<Shared<T>>,
     registry: Arc<Registry>,
-    id: u64,
+    registration: Registration,
+}
+
+impl<T> TaskGuard<T> {
+    /// The task's key in its registry: the address of its shared state.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
 }
 
 impl<T> Drop for TaskGuard<T> {
     fn drop(&mut self) {
         self.shared.complete(Err(JoinError::Cancelled));
-        self.registry.deregister(self.id);
+        self.registry.deregister(&self.registration, self.key());
     }
 }
 
@@ -396,7 +403,7 @@ where
     let guard = TaskGuard {
         shared: shared.clone(),
         registry: registry.clone(),
-        id: registry.register(),
+        registration: registry.register(),
     };
     spawner.spawn_boxed(Box::pin(run(future, guard)));
     JoinHandle {
@@ -417,7 +424,7 @@ async fn run<F: Future>(future: F, guard: TaskGuard<F::Output>) {
         let Some(future) = slot.as_mut().as_pin_mut() else {
             return Poll::Ready(Outcome::Aborted);
         };
-        let _entered = CurrentTask::new(&guard.registry, guard.id).enter();
+        let _entered = CurrentTask::new(&guard.registry, guard.key()).enter();
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Outcome::Output(output)),
             Ok(Poll::Pending) => Poll::Pending,
