@@ -259,3 +259,26 @@ fn drain_racing_a_spawn_never_hangs() {
         assert_eq!(rt.live_tasks(), 0);
     });
 }
+
+#[test]
+fn two_drains_at_once_each_wait_for_their_own_set() {
+    loom::model(|| {
+        let rt = runtime();
+        let done = Arc::new(AtomicBool::new(false));
+        rt.spawn({
+            let done = done.clone();
+            async move { done.store(true, Ordering::SeqCst) }
+        })
+        .detach();
+        // A drain inside a task, and one outside that waits for that task too.
+        let drainer = rt.spawn({
+            let rt = rt.clone();
+            async move { rt.wait_for_all_other_tasks().await }
+        });
+        block_on(rt.wait_for_all_other_tasks());
+        assert!(done.load(Ordering::SeqCst));
+        assert!(drainer.is_finished());
+        block_on(drainer).unwrap();
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
