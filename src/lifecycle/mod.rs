@@ -390,7 +390,16 @@ impl<C: Component> DynComponent for C {
 /// `name`, owned: the type's default name (a `'static` string) when `name` is that, so that the
 /// common case keeps a name without allocating.
 pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
-    let default = short_type_name(std::any::type_name::<C>());
+    // The default name of a plain type is a slice of its `'static` type name: found by address,
+    // without cutting the type name again.
+    let full = std::any::type_name::<C>();
+    let offset = (name.as_ptr() as usize).wrapping_sub(full.as_ptr() as usize);
+    if let Some(slice) = full.get(offset..offset.wrapping_add(name.len())) {
+        if slice.as_ptr() == name.as_ptr() {
+            return Cow::Borrowed(slice);
+        }
+    }
+    let default = short_type_name(full);
     if *default == *name {
         default
     } else {
@@ -435,7 +444,34 @@ fn cut_paths(full: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::short_type_name;
+    use std::borrow::Cow;
+
+    use super::{kept_name, short_type_name};
+
+    #[test]
+    fn kept_names_borrow_the_default_and_own_the_rest() {
+        struct Database;
+        struct Generic<T>(T);
+        let default = short_type_name(std::any::type_name::<Database>());
+        // The default name itself, and an equal copy of it elsewhere: both kept as `'static`.
+        assert!(matches!(
+            kept_name::<Database>(&default),
+            Cow::Borrowed("Database")
+        ));
+        assert!(matches!(
+            kept_name::<Database>(&String::from("Database")),
+            Cow::Borrowed(_)
+        ));
+        // A custom name is copied.
+        assert!(matches!(kept_name::<Database>("primary"), Cow::Owned(n) if n == "primary"));
+        // A generic type's default name is built, not a slice of the type name: kept owned.
+        let generic = short_type_name(std::any::type_name::<Generic<Database>>());
+        assert_eq!(generic, "Generic<Database>");
+        assert_eq!(
+            kept_name::<Generic<Database>>(&generic),
+            "Generic<Database>"
+        );
+    }
 
     #[test]
     fn short_type_names() {

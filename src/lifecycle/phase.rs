@@ -207,6 +207,8 @@ pub(crate) struct PhaseInner {
     /// that a wait listens once).
     over: Event,
     failed: AtomicBool,
+    /// `state.is_scheduled`, readable without the lock; written only under it.
+    is_scheduled: AtomicBool,
     /// Whether `state.afters` is not empty, readable without the lock (the cycle check reads it
     /// on every component).
     has_afters: AtomicBool,
@@ -396,7 +398,7 @@ impl Phase {
     }
 
     pub(crate) fn is_scheduled(&self) -> bool {
-        self.inner.lock().is_scheduled
+        self.inner.is_scheduled.load(Ordering::Acquire)
     }
 
     /// Records the component's name (if not yet known) and the phase's kind.
@@ -416,6 +418,7 @@ impl Phase {
                 return None;
             }
             state.is_scheduled = true;
+            self.inner.is_scheduled.store(true, Ordering::Release);
             state.kind = Some(kind);
             state.name = Some(name);
             let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
