@@ -1,6 +1,6 @@
 //! `JoinHandle`, `JoinError`, and the wrapper that runs every spawned task.
 //!
-//! Every task is wrapped in [`run`], which (1) polls the user's future inside `catch_unwind`, so a
+//! Every task is wrapped in a `Task`, which (1) polls the user's future inside `catch_unwind`, so a
 //! panic never reaches the executor's thread; (2) checks for an abort before each poll; (3) drops
 //! the user's future *before* reporting the outcome to the [`JoinHandle`], so that awaiting an
 //! aborted handle means "its destructors have run"; and (4) reports `Cancelled` from a guard if
@@ -8,9 +8,9 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::PoisonError;
 use std::task::{Context, Poll};
 
@@ -405,41 +405,57 @@ where
         registry: registry.clone(),
         registration: registry.register(),
     };
-    spawner.spawn_boxed(Box::pin(run(future, guard)));
+    spawner.spawn_boxed(Box::pin(Task {
+        future: Some(future),
+        guard,
+    }));
     JoinHandle {
         shared: Some(shared),
     }
 }
 
-/// The body of every task. `future` comes before `guard` on purpose: an async fn dropped before
-/// its first poll drops its arguments in order, and one dropped while suspended drops `slot` (a
-/// local) before its arguments, so either way the user's future is gone before the guard reports.
-async fn run<F: Future>(future: F, guard: TaskGuard<F::Output>) {
-    let mut slot = pin!(Some(future));
-    let outcome = poll_fn(|cx| {
+pin_project_lite::pin_project! {
+    /// The body of every task: the user's future, stored once (an async fn would keep a second
+    /// copy of it, its argument beside its pinned local), and the guard that reports.
+    struct Task<F: Future> {
+        // Before `guard` on purpose: fields drop in declaration order, so if the executor drops
+        // the task unfinished, the user's future is gone before the guard reports `Cancelled`.
+        #[pin]
+        future: Option<F>,
+        guard: TaskGuard<F::Output>,
+    }
+}
+
+impl<F: Future> Future for Task<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let guard = &*this.guard;
         guard.shared.task_waker.register(cx.waker());
-        if guard.shared.is(ABORTED) {
-            return Poll::Ready(Outcome::Aborted);
-        }
-        let Some(future) = slot.as_mut().as_pin_mut() else {
-            return Poll::Ready(Outcome::Aborted);
+        let outcome = match this.future.as_mut().as_pin_mut() {
+            // Reported already.
+            None => return Poll::Ready(()),
+            Some(_) if guard.shared.is(ABORTED) => Outcome::Aborted,
+            Some(future) => {
+                let _entered = CurrentTask::new(&guard.registry, guard.key()).enter();
+                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(output)) => Outcome::Output(output),
+                    Err(payload) => Outcome::Panicked(payload),
+                }
+            }
         };
-        let _entered = CurrentTask::new(&guard.registry, guard.key()).enter();
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Outcome::Output(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Outcome::Panicked(payload)),
-        }
-    })
-    .await;
-    // Drop the future first (its destructor may panic too), then report.
-    let dropped = catch_unwind(AssertUnwindSafe(|| slot.set(None)));
-    let result = match (outcome, dropped) {
-        (Outcome::Panicked(payload), _) | (_, Err(payload)) => {
-            Err(JoinError::Panicked(PanicPayload::new(payload)))
-        }
-        (Outcome::Output(output), Ok(())) => Ok(output),
-        (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
-    };
-    guard.shared.complete(result);
+        // Drop the future first, in place (its destructor may panic too), then report.
+        let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
+        let result = match (outcome, dropped) {
+            (Outcome::Panicked(payload), _) | (_, Err(payload)) => {
+                Err(JoinError::Panicked(PanicPayload::new(payload)))
+            }
+            (Outcome::Output(output), Ok(())) => Ok(output),
+            (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
+        };
+        guard.shared.complete(result);
+        Poll::Ready(())
+    }
 }
