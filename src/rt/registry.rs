@@ -105,7 +105,8 @@ impl Registry {
     }
 
     pub(crate) fn live(&self) -> usize {
-        // At most 2^32 - 1: fits a usize on every platform with atomics this wide that matter.
+        // Below 2^32 (a task takes hundreds of bytes, so 2^32 live ones cannot exist), which a
+        // usize holds on 32-bit platforms too.
         usize::try_from(self.state.load(Ordering::Acquire) & LIVE).unwrap_or(usize::MAX)
     }
 }
