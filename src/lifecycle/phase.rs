@@ -207,7 +207,8 @@ pub(crate) struct PhaseInner {
     /// that a wait listens once).
     over: Event,
     failed: AtomicBool,
-    /// `state.is_scheduled`, readable without the lock; written only under it.
+    /// Whether the phase was scheduled: written only under the `state` lock (so that `after` and
+    /// `wait_before` see it consistently there), read without it elsewhere.
     is_scheduled: AtomicBool,
     /// Whether `state.afters` is not empty, readable without the lock (the cycle check reads it
     /// on every component).
@@ -217,7 +218,6 @@ pub(crate) struct PhaseInner {
 
 #[derive(Default)]
 struct PhaseState {
-    is_scheduled: bool,
     /// The component's name, once known: recorded when the phase is checked or scheduled. The
     /// default names are `'static` and kept without allocating.
     name: Option<Cow<'static, str>>,
@@ -355,7 +355,7 @@ impl Phase {
         future: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LifecycleError> {
         let mut state = self.inner.lock();
-        if state.is_scheduled {
+        if self.is_scheduled() {
             return Err(already_scheduled(&state));
         }
         state.waits.push(Box::pin(future));
@@ -385,7 +385,7 @@ impl Phase {
     /// [`LifecycleError::AlreadyScheduled`] once this phase was scheduled.
     pub fn after(&self, other: &Phase) -> Result<(), LifecycleError> {
         let mut state = self.inner.lock();
-        if state.is_scheduled {
+        if self.is_scheduled() {
             return Err(already_scheduled(&state));
         }
         state.afters.push(Arc::downgrade(&other.inner));
@@ -414,10 +414,9 @@ impl Phase {
     pub(crate) fn schedule(&self, name: Cow<'static, str>, kind: PhaseKind) -> Option<Pending> {
         let pending = {
             let mut state = self.inner.lock();
-            if state.is_scheduled {
+            if self.is_scheduled() {
                 return None;
             }
-            state.is_scheduled = true;
             self.inner.is_scheduled.store(true, Ordering::Release);
             state.kind = Some(kind);
             state.name = Some(name);
