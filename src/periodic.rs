@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::FutureExt;
 use futures::future::{Either, select};
 
-use crate::Event;
+use crate::event::RawEvent;
 use crate::job::Job;
 use crate::rt::{BoxFuture, JoinHandle, PanicPayload, Runtime, Timer};
 
@@ -210,8 +210,8 @@ impl PeriodicBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 active: AtomicBool::new(false),
-                stopping: Event::new(),
-                ended: Event::new(),
+                stopping: RawEvent::default(),
+                ended: RawEvent::default(),
                 state: Mutex::new(State {
                     job: Some(self.job),
                     task: None,
@@ -309,10 +309,10 @@ pub struct Periodic {
 struct Shared {
     name: String,
     active: AtomicBool,
-    /// Set by `deactivate`: wakes a sleeping loop.
-    stopping: Event,
+    /// Set by `deactivate`: wakes a sleeping loop. (Events inline: no allocation of their own.)
+    stopping: RawEvent,
     /// Set when the loop has ended, however it ended.
-    ended: Event,
+    ended: RawEvent,
     state: Mutex<State>,
     schedule: Schedule,
     rt: Runtime,

@@ -155,3 +155,41 @@ each_runtime! {
         until(|| rt.live_tasks() == 0).await;
     }
 }
+
+/// A lifecycle phase keeps its events inline: a clone of one is still a whole `Event`. It shares
+/// the phase's flag, wakes a waiter on another thread, and outlives the component.
+#[test]
+fn a_phase_event_is_a_whole_event() {
+    use asynchronously::lifecycle::{Component, ComponentExt, Lifecycle};
+
+    #[derive(Default)]
+    struct Service {
+        lifecycle: Lifecycle,
+    }
+    impl Component for Service {
+        fn lifecycle(&self) -> &Lifecycle {
+            &self.lifecycle
+        }
+    }
+
+    common::bounded(|| {
+        let service = Service::default();
+        let started = service.lifecycle().init_phase().started().clone();
+        let finished = service.lifecycle().init_phase().finished().clone();
+        let waiter = std::thread::spawn({
+            let finished = finished.clone();
+            move || futures::executor::block_on(finished.wait())
+        });
+        assert!(!started.is_set());
+        futures::executor::block_on(service.init()).unwrap();
+        waiter.join().unwrap();
+        assert!(started.is_set() && finished.is_set());
+        drop(service);
+        // The clones keep the phase's state alive, and act on it.
+        finished.clear();
+        assert!(!finished.is_set() && started.is_set());
+        assert!(finished.wait().now_or_never().is_none());
+        finished.set();
+        assert!(finished.wait().now_or_never().is_some());
+    });
+}

@@ -651,6 +651,29 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A panic in a future the phase waits for fails that phase too, with the panic as its
+    /// source: it never unwinds into the caller.
+    async fn a_panic_in_a_wait_before_future_is_a_failure_too(_rt, _clock) {
+        #[derive(Default)]
+        struct Odd {
+            lifecycle: Lifecycle,
+        }
+        impl Component for Odd {
+            fn lifecycle(&self) -> &Lifecycle {
+                &self.lifecycle
+            }
+        }
+        let waiting = Odd::default();
+        waiting.lifecycle().init_phase().wait_before(async { panic!("the wait broke") }).unwrap();
+        let error = waiting.init().await.unwrap_err();
+        let LifecycleError::Failed { component, source, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(component, "Odd");
+        assert_eq!(source.to_string(), "panicked: the wait broke");
+        assert!(waiting.lifecycle().init_phase().is_failed());
+    }
+}
+
+each_runtime! {
     /// A phase that takes longer than its timeout fails with TimedOut naming the component, and
     /// its hook is cancelled.
     async fn a_timeout_names_the_component(rt, clock) {

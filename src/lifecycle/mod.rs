@@ -131,6 +131,13 @@ pub use self::run::run_until;
 /// assert_eq!(files.name(), "FileManager");
 /// # Ok::<(), asynchronously::lifecycle::LifecycleError>(()) }).unwrap();
 /// ```
+///
+/// # Panics
+///
+/// A panic in a hook, or in a future given to [`Phase::wait_before`], fails that phase with
+/// [`LifecycleError::Failed`] (the panic is its source) and unwinds no further. The accessors
+/// (`lifecycle`, `name`, `children`) are called everywhere, synchronous methods included, and
+/// must not panic: a panic in one unwinds into whoever called `init` or `deinit`.
 pub trait Component: Send + Sync {
     /// The lifecycle state this component embeds.
     fn lifecycle(&self) -> &Lifecycle;
@@ -390,17 +397,8 @@ impl<C: Component> DynComponent for C {
 /// `name`, owned: the type's default name (a `'static` string) when `name` is that, so that the
 /// common case keeps a name without allocating.
 pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
-    // The default name of a plain type is a slice of its `'static` type name: found by address,
-    // without cutting the type name again.
-    let full = std::any::type_name::<C>();
-    let offset = (name.as_ptr() as usize).wrapping_sub(full.as_ptr() as usize);
-    if let Some(slice) = full.get(offset..offset.wrapping_add(name.len())) {
-        if slice.as_ptr() == name.as_ptr() {
-            return Cow::Borrowed(slice);
-        }
-    }
-    let default = short_type_name(full);
-    if *default == *name {
+    let default = short_type_name(std::any::type_name::<C>());
+    if same_str(&default, name) {
         default
     } else {
         Cow::Owned(name.to_owned())
@@ -409,17 +407,38 @@ pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
 
 /// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment. A plain
 /// path (no generics, the common case) is cut without allocating.
+///
+/// The default [`Component::name`] calls it in every phase of every component, so the cut of a
+/// plain path is remembered per thread for the last type name seen: the children of one
+/// collection share their type. (Compared by content: each codegen unit may have its own copy of
+/// a type's name.)
 fn short_type_name(full: &'static str) -> Cow<'static, str> {
-    let bytes = full.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b'<' | b'(' | b'[' | b'&' | b' '))
-    {
-        // A plain path: the part after the last `:`.
-        let start = bytes.iter().rposition(|&b| b == b':').map_or(0, |i| i + 1);
+    std::thread_local! {
+        /// The last plain type name cut on this thread, and where its last segment starts.
+        static LAST_PLAIN: std::cell::Cell<(&'static str, usize)> =
+            const { std::cell::Cell::new(("", 0)) };
+    }
+    let (last, start) = LAST_PLAIN.get();
+    if same_str(last, full) {
         return Cow::Borrowed(&full[start..]);
     }
-    Cow::Owned(cut_paths(full))
+    let bytes = full.as_bytes();
+    // One pass from the end: the last `:`, unless something makes it more than a plain path.
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate().rev() {
+        match b {
+            b'<' | b'(' | b'[' | b'&' | b' ' => return Cow::Owned(cut_paths(full)),
+            b':' if start == 0 => start = i + 1,
+            _ => {}
+        }
+    }
+    LAST_PLAIN.set((full, start));
+    Cow::Borrowed(&full[start..])
+}
+
+/// `a == b`, at once when they are one string (the common case here).
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a == b)
 }
 
 fn cut_paths(full: &str) -> String {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::Event;
+use crate::event::{EventHost, RawEvent};
 use crate::rt::{BoxFuture, Runtime};
 
 use super::{LifecycleError, PhaseKind};
@@ -193,19 +194,39 @@ impl fmt::Debug for Lifecycle {
 /// assert!(phase.scheduled().is_set() && phase.started().is_set() && !phase.is_failed());
 /// # });
 /// ```
-#[derive(Default)]
 pub struct Phase {
     inner: Arc<PhaseInner>,
-}
-
-#[derive(Default)]
-pub(crate) struct PhaseInner {
+    // Handles on the first three events of `inner`, which keeps all four inline: a phase is one
+    // allocation, and its events share its cache lines.
     scheduled: Event,
     started: Event,
     finished: Event,
-    /// Set once the phase is over, finished or failed: what dependents wait on (one event, so
-    /// that a wait listens once).
-    over: Event,
+}
+
+impl Default for Phase {
+    fn default() -> Self {
+        let inner = Arc::new(PhaseInner::default());
+        let host = || Arc::clone(&inner) as Arc<dyn EventHost>;
+        Self {
+            scheduled: Event::hosted(host(), SCHEDULED),
+            started: Event::hosted(host(), STARTED),
+            finished: Event::hosted(host(), FINISHED),
+            inner,
+        }
+    }
+}
+
+/// The events of a phase, by their index in [`PhaseInner::events`].
+const SCHEDULED: usize = 0;
+const STARTED: usize = 1;
+const FINISHED: usize = 2;
+/// Set once the phase is over, finished or failed: what dependents wait on (one event, so that a
+/// wait listens once).
+const OVER: usize = 3;
+
+#[derive(Default)]
+pub(crate) struct PhaseInner {
+    events: [RawEvent; 4],
     failed: AtomicBool,
     /// Whether the phase was scheduled: written only under the `state` lock (so that `after` and
     /// `wait_before` see it consistently there), read without it elsewhere.
@@ -226,6 +247,12 @@ struct PhaseState {
     waits: Vec<BoxFuture<()>>,
     /// `after` edges, kept for the cycle check.
     afters: Vec<Weak<PhaseInner>>,
+}
+
+impl EventHost for PhaseInner {
+    fn event(&self, index: usize) -> &RawEvent {
+        &self.events[index]
+    }
 }
 
 impl PhaseInner {
@@ -255,15 +282,16 @@ impl PhaseInner {
     }
 
     pub(crate) fn is_over(&self) -> bool {
-        self.over.is_set()
+        self.events[OVER].is_set()
     }
 
     pub(crate) fn is_started(&self) -> bool {
-        self.started.is_set()
+        self.events[STARTED].is_set()
     }
 }
 
 /// What a phase waits for, handed over when it is scheduled.
+#[derive(Default)]
 pub(crate) struct Pending {
     pub(crate) waits: Vec<BoxFuture<()>>,
     pub(crate) afters: Vec<Arc<PhaseInner>>,
@@ -288,7 +316,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().scheduled().is_set());
     /// ```
     pub fn scheduled(&self) -> &Event {
-        &self.inner.scheduled
+        &self.scheduled
     }
 
     /// Set once every `wait_before` future and `after` phase has completed, just before the
@@ -301,7 +329,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().started().is_set());
     /// ```
     pub fn started(&self) -> &Event {
-        &self.inner.started
+        &self.started
     }
 
     /// Set once the phase is over: for init, the children finished init and `on_init` returned
@@ -315,7 +343,7 @@ impl Phase {
     /// let done = lifecycle.init_phase().finished().wait(); // a 'static future to hand out
     /// ```
     pub fn finished(&self) -> &Event {
-        &self.inner.finished
+        &self.finished
     }
 
     /// Whether the phase failed: its hook erred or panicked, a dependency failed, it timed out,
@@ -420,30 +448,35 @@ impl Phase {
             self.inner.is_scheduled.store(true, Ordering::Release);
             state.kind = Some(kind);
             state.name = Some(name);
-            let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
-            let dropped_afters = afters.iter().filter(|a| a.is_none()).count();
-            Pending {
-                waits: std::mem::take(&mut state.waits),
-                afters: afters.into_iter().flatten().collect(),
-                dropped_afters,
+            if state.waits.is_empty() && state.afters.is_empty() {
+                // Most phases wait for nothing.
+                Pending::default()
+            } else {
+                let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
+                let dropped_afters = afters.iter().filter(|a| a.is_none()).count();
+                Pending {
+                    waits: std::mem::take(&mut state.waits),
+                    afters: afters.into_iter().flatten().collect(),
+                    dropped_afters,
+                }
             }
         };
-        self.inner.scheduled.set();
+        self.inner.events[SCHEDULED].set();
         Some(pending)
     }
 
     pub(crate) fn start(&self) {
-        self.inner.started.set();
+        self.inner.events[STARTED].set();
     }
 
     pub(crate) fn finish(&self) {
-        self.inner.finished.set();
-        self.inner.over.set();
+        self.inner.events[FINISHED].set();
+        self.inner.events[OVER].set();
     }
 
     pub(crate) fn fail(&self) {
         self.inner.failed.store(true, Ordering::Release);
-        self.inner.over.set();
+        self.inner.events[OVER].set();
     }
 
     pub(crate) fn is_over(&self) -> bool {
@@ -454,7 +487,7 @@ impl Phase {
 /// Waits until `phase` is over; `true` if it finished, `false` if it failed.
 pub(crate) async fn outcome(phase: &PhaseInner) -> bool {
     if !phase.is_over() {
-        phase.over.wait().await;
+        phase.events[OVER].wait().await;
     }
     !phase.failed.load(Ordering::Acquire)
 }
@@ -469,9 +502,9 @@ fn already_scheduled(state: &PhaseState) -> LifecycleError {
 impl fmt::Debug for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Phase")
-            .field("scheduled", &self.inner.scheduled.is_set())
-            .field("started", &self.inner.started.is_set())
-            .field("finished", &self.inner.finished.is_set())
+            .field("scheduled", &self.scheduled.is_set())
+            .field("started", &self.started.is_set())
+            .field("finished", &self.finished.is_set())
             .field("failed", &self.inner.failed.load(Ordering::Acquire))
             .finish()
     }

@@ -1,5 +1,6 @@
 //! Running a phase over a component tree, and `run_until`.
 
+use std::any::Any;
 use std::future::Future;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
@@ -121,30 +122,12 @@ async fn run_scheduled<C: Component>(
         return Box::pin(scheduled_elsewhere(phase, &name, kind, parent)).await;
     };
     let cancelled = FailIfCancelled(phase, &name, kind);
-    let body = AssertUnwindSafe(run_body(
-        component,
-        phase,
-        &name,
-        kind,
-        teardown,
-        dependencies,
-    ))
-    .catch_unwind()
-    .map(|outcome| {
-        outcome.unwrap_or_else(|panic| {
-            Err(LifecycleError::Failed {
-                component: name.to_string(),
-                phase: kind,
-                source: Box::new(PanicPayload::new(panic)),
-            })
-        })
-    });
-    let body = pin!(body);
+    let body = run_body(component, phase, &name, kind, teardown, dependencies);
     let result = match lifecycle.timeout(kind) {
         None => body.await,
         Some(limit) => {
             let deadline = Box::pin(lifecycle.timer_runtime().sleep(limit));
-            match select(body, deadline).await {
+            match select(pin!(body), deadline).await {
                 Either::Left((result, _)) => result,
                 Either::Right(((), _)) => Err(LifecycleError::TimedOut {
                     component: name.to_string(),
@@ -204,7 +187,9 @@ async fn scheduled_elsewhere(
     }
 }
 
-/// Dependencies, `started`, then children and hook in the phase's order.
+/// Dependencies, `started`, then children and hook in the phase's order. A panic in a hook or in
+/// a future given to `wait_before` fails the phase, with the panic as its source (the children
+/// catch their own).
 async fn run_body<C: Component>(
     component: &C,
     phase: &Phase,
@@ -223,7 +208,7 @@ async fn run_body<C: Component>(
             if let Some(children) = run_children(component, kind, teardown, name) {
                 children.await?;
             }
-            failed_hook(component.on_init().await, name, kind)
+            hook(|| component.on_init(), name, kind).await
         }
         PhaseKind::Deinit => {
             let init = component.lifecycle().init_phase();
@@ -236,7 +221,7 @@ async fn run_body<C: Component>(
                 Teardown::OnlyInitialized => init.finished().is_set(),
             };
             let hook = if has_something_to_undo {
-                failed_hook(component.on_deinit().await, name, kind)
+                hook(|| component.on_deinit(), name, kind).await
             } else {
                 log::debug!("{name}: init did not finish, nothing to deinit");
                 Ok(())
@@ -276,22 +261,45 @@ async fn wait_for_dependencies(
         // One `after` and nothing else, as in a chain: no gather.
         return wait_for(dependency).await;
     }
-    let waits = futures::future::join_all(pending.waits).map(Ok);
+    // The futures given to `wait_before`: a panic in one fails the phase.
+    let waits = async {
+        match AssertUnwindSafe(futures::future::join_all(pending.waits))
+            .catch_unwind()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(panic) => Err(panicked(panic, name, kind)),
+        }
+    };
     let afters = strict_gather(pending.afters.iter().map(|dependency| wait_for(dependency)));
     futures::future::try_join(waits, afters).await.map(drop)
 }
 
-/// A hook's error, as the phase's.
-fn failed_hook(
-    result: Result<(), BoxError>,
+/// Runs a hook: its error, or its panic (in the call that makes its future, or in the future),
+/// as the phase's.
+async fn hook<F: Future<Output = Result<(), BoxError>>>(
+    make: impl FnOnce() -> F,
     name: &str,
     kind: PhaseKind,
 ) -> Result<(), LifecycleError> {
-    result.map_err(|source| LifecycleError::Failed {
+    let future = std::panic::catch_unwind(AssertUnwindSafe(make))
+        .map_err(|panic| panicked(panic, name, kind))?;
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(result) => result.map_err(|source| LifecycleError::Failed {
+            component: name.to_owned(),
+            phase: kind,
+            source,
+        }),
+        Err(panic) => Err(panicked(panic, name, kind)),
+    }
+}
+
+fn panicked(panic: Box<dyn Any + Send>, name: &str, kind: PhaseKind) -> LifecycleError {
+    LifecycleError::Failed {
         component: name.to_owned(),
         phase: kind,
-        source,
-    })
+        source: Box::new(PanicPayload::new(panic)),
+    }
 }
 
 /// The children, concurrently, in a future of their own: `None` for a leaf, so that a leaf's
