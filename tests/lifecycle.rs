@@ -583,6 +583,24 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A cycle that leaves the tree through an `after` edge and comes back is found too, and the
+    /// component outside the tree is named (`depends_on` names both phases).
+    async fn a_cycle_through_a_component_outside_the_tree_is_found(rt, _clock) {
+        let j = Journal::default();
+        let inside = Part::new("inside", &rt, &j).arc();
+        let root = Part::new("root", &rt, &j).child(&inside).arc();
+        let outside = Part::new("outside", &rt, &j).arc();
+        inside.depends_on(&*outside).unwrap();
+        outside.depends_on(&*inside).unwrap();
+        let LifecycleError::Cycle { path } = root.init().await.unwrap_err() else { panic!() };
+        assert_eq!(path.first(), path.last());
+        assert!(path.contains(&"inside".to_owned()), "{path:?}");
+        assert_eq!(path, ["inside", "outside", "inside"]);
+        assert!(j.entries().is_empty());
+    }
+}
+
+each_runtime! {
     /// A failing on_init cancels its siblings, marks its phase failed, and every phase waiting
     /// on it fails with DependencyFailed instead of hanging.
     async fn a_failure_cancels_siblings_and_fails_dependents(rt, clock) {

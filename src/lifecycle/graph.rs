@@ -16,9 +16,10 @@
 //! A plain tree (no `after` edge anywhere, no child reached twice) cannot have a cycle, so then
 //! only the walk runs: the check costs one visit per component.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::phase::PhaseInner;
 use super::{DynComponent, LifecycleError, PhaseKind};
@@ -47,36 +48,41 @@ type PtrMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
 
 /// A phase in the graph: its state, and the component it belongs to if it is in the tree.
 struct Node<'a> {
-    phase: Arc<PhaseInner>,
+    /// Borrowed from its component for a phase in the tree; owned for one outside it, found
+    /// through an `after` edge.
+    phase: Cow<'a, Arc<PhaseInner>>,
     component: Option<&'a dyn DynComponent>,
-    /// The first parent; a shared child's others are in `other_parents` (most have none).
+    /// The first parent; a shared child's others are in [`Graph::other_parents`].
     parent: Option<usize>,
-    other_parents: Vec<usize>,
-    children: Vec<usize>,
+    /// Its children: `children[from..to]` of the graph (a walk lists a node's children at once).
+    children: (usize, usize),
 }
 
 struct Graph<'a> {
     nodes: Vec<Node<'a>>,
     index: PtrMap<usize>,
+    /// The children of every node, each node's in one run.
+    children: Vec<usize>,
+    /// `(child, parent)` for each parent of a shared child but the first (most trees have none).
+    other_parents: Vec<(usize, usize)>,
 }
 
 impl<'a> Graph<'a> {
     fn node(
         &mut self,
-        phase: &Arc<PhaseInner>,
+        phase: Cow<'a, Arc<PhaseInner>>,
         component: Option<&'a dyn DynComponent>,
     ) -> (usize, bool) {
-        let key = Arc::as_ptr(phase) as usize;
+        let key = Arc::as_ptr(&phase) as usize;
         if let Some(&index) = self.index.get(&key) {
             return (index, false);
         }
         let index = self.nodes.len();
         self.nodes.push(Node {
-            phase: phase.clone(),
+            phase,
             component,
             parent: None,
-            other_parents: Vec::new(),
-            children: Vec::new(),
+            children: (0, 0),
         });
         self.index.insert(key, index);
         (index, true)
@@ -87,23 +93,30 @@ impl<'a> Graph<'a> {
         let mut graph = Graph {
             nodes: Vec::new(),
             index: PtrMap::default(),
+            children: Vec::new(),
+            other_parents: Vec::new(),
         };
-        let (root_index, _) = graph.node(root.dyn_lifecycle().phase(kind).inner(), Some(root));
+        let root_phase = Cow::Borrowed(root.dyn_lifecycle().phase(kind).inner());
+        let (root_index, _) = graph.node(root_phase, Some(root));
         let mut stack = vec![(root, root_index)];
         while let Some((component, parent)) = stack.pop() {
-            for child in component.dyn_children().into_items() {
-                let (index, new) =
-                    graph.node(child.dyn_lifecycle().phase(kind).inner(), Some(child));
-                graph.nodes[parent].children.push(index);
-                let node = &mut graph.nodes[index];
-                match node.parent {
-                    None => node.parent = Some(parent),
-                    Some(_) => node.other_parents.push(parent),
+            let children = component.dyn_children().into_items();
+            graph.nodes.reserve(children.len());
+            graph.index.reserve(children.len());
+            let from = graph.children.len();
+            for child in children {
+                let phase = Cow::Borrowed(child.dyn_lifecycle().phase(kind).inner());
+                let (index, new) = graph.node(phase, Some(child));
+                graph.children.push(index);
+                match graph.nodes[index].parent {
+                    None => graph.nodes[index].parent = Some(parent),
+                    Some(_) => graph.other_parents.push((index, parent)),
                 }
                 if new {
                     stack.push((child, index));
                 }
             }
+            graph.nodes[parent].children = (from, graph.children.len());
         }
         graph
     }
@@ -112,12 +125,13 @@ impl<'a> Graph<'a> {
     /// `2 * index + 1` (finish).
     fn edges(&mut self, node: usize, out: &mut Vec<usize>) {
         let (index, finish) = (node / 2, node % 2 == 1);
-        let phase = self.nodes[index].phase.clone();
+        let phase = &self.nodes[index].phase;
         if phase.is_over() {
             return;
         }
         if finish {
-            out.extend(self.nodes[index].children.iter().map(|c| 2 * c + 1));
+            let (from, to) = self.nodes[index].children;
+            out.extend(self.children[from..to].iter().map(|c| 2 * c + 1));
             out.push(2 * index);
             return;
         }
@@ -125,10 +139,25 @@ impl<'a> Graph<'a> {
             return;
         }
         let node = &self.nodes[index];
-        out.extend(node.parent.iter().chain(&node.other_parents).map(|p| 2 * p));
+        out.extend(node.parent.iter().map(|p| 2 * p));
+        if !self.other_parents.is_empty() {
+            let others = self.other_parents.iter().filter(|(c, _)| *c == index);
+            out.extend(others.map(|(_, p)| 2 * p));
+        }
+        if !phase.has_afters() {
+            return;
+        }
+        let phase = Arc::clone(phase);
         phase.each_after(|target| {
-            let (target, _) = self.node(&target, None);
-            out.push(2 * target + 1);
+            // Found by address: only a phase outside the tree is kept alive (by the graph).
+            let index = match self.index.get(&(Weak::as_ptr(target) as usize)) {
+                Some(&index) => index,
+                None => match target.upgrade() {
+                    Some(target) => self.node(Cow::Owned(target), None).0,
+                    None => return,
+                },
+            };
+            out.push(2 * index + 1);
         });
     }
 

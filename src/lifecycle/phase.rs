@@ -269,12 +269,10 @@ impl PhaseInner {
     }
 
     /// Calls `each` with every phase this one is `after` that still exists.
-    pub(crate) fn each_after(&self, mut each: impl FnMut(Arc<PhaseInner>)) {
-        for after in &self.lock().afters {
-            if let Some(after) = after.upgrade() {
-                each(after);
-            }
-        }
+    /// Calls `each` on every phase this one is `after` (a dropped one's too: it cannot be
+    /// upgraded).
+    pub(crate) fn each_after(&self, mut each: impl FnMut(&Weak<PhaseInner>)) {
+        self.lock().afters.iter().for_each(&mut each);
     }
 
     pub(crate) fn has_afters(&self) -> bool {
@@ -452,12 +450,12 @@ impl Phase {
                 // Most phases wait for nothing.
                 Pending::default()
             } else {
-                let afters: Vec<_> = state.afters.iter().map(Weak::upgrade).collect();
-                let dropped_afters = afters.iter().filter(|a| a.is_none()).count();
+                let mut afters = Vec::with_capacity(state.afters.len());
+                afters.extend(state.afters.iter().filter_map(Weak::upgrade));
                 Pending {
                     waits: std::mem::take(&mut state.waits),
-                    afters: afters.into_iter().flatten().collect(),
-                    dropped_afters,
+                    dropped_afters: state.afters.len() - afters.len(),
+                    afters,
                 }
             }
         };
