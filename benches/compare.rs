@@ -1,7 +1,8 @@
 //! Every primitive beside its nearest peer, in one process: `cargo bench --bench compare`.
 //!
 //! Each scenario runs ours and the peer alternately (the order swapped every round), after one
-//! warm-up run of each, and compares the medians of `ROUNDS` runs. The machine is noisy, so only
+//! warm-up run of each, and compares the medians of at least `ROUNDS` runs (more for a quick
+//! scenario, up to a time budget). The machine is noisy, so only
 //! the ratio of two medians taken side by side means anything. Prints one line per scenario:
 //!
 //! `<scenario> ours=<x> peer=<y> ratio=<ours/peer> goal<=<g> ok|MISS`
@@ -12,6 +13,7 @@
 mod scenarios;
 
 use std::alloc::System;
+use std::time::{Duration, Instant};
 
 use scenarios::{Scenario, Unit};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -19,7 +21,12 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// At least this many runs of each side...
 const ROUNDS: usize = 9;
+/// ...and more, up to `MAX_ROUNDS`, until the runs of a scenario took this long: a quick
+/// scenario's median is then taken over many runs, which the machine's noise moves less.
+const BUDGET: Duration = Duration::from_secs(2);
+const MAX_ROUNDS: usize = 201;
 
 fn net_bytes(f: &mut dyn FnMut()) -> f64 {
     let region = Region::new(GLOBAL);
@@ -38,7 +45,11 @@ fn run(scenario: &mut Scenario) -> bool {
     (scenario.ours)();
     (scenario.theirs)();
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
+    let started = Instant::now();
+    for round in 0..MAX_ROUNDS {
+        if round >= ROUNDS && started.elapsed() >= BUDGET {
+            break;
+        }
         if round % 2 == 0 {
             ours.push((scenario.ours)());
             theirs.push((scenario.theirs)());
@@ -67,7 +78,43 @@ fn run(scenario: &mut Scenario) -> bool {
     ok
 }
 
-fn main() {
+/// Runs this bench again with the `tokio` and `smol` features, which ours needs to run on those
+/// runtimes' adapters as their users do; returns its exit status.
+fn with_the_adapters() -> std::process::ExitCode {
+    println!(
+        "compare: ours runs on the tokio and smol adapters; running with --features tokio,smol"
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let filters = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let status = std::process::Command::new(cargo)
+        .args([
+            "bench",
+            "--bench",
+            "compare",
+            "--features",
+            "tokio,smol",
+            "--",
+        ])
+        .args(filters)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status();
+    match status {
+        Ok(status) if status.success() => std::process::ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("compare: the run with the adapters failed: {status}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("compare: could not run cargo: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    if !cfg!(all(feature = "tokio", feature = "smol")) {
+        return with_the_adapters();
+    }
     // `cargo bench` passes `--bench`; any other argument filters the scenarios by name.
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -89,4 +136,5 @@ fn main() {
         }
     }
     println!("compare: {ok} ok, {miss} MISS");
+    std::process::ExitCode::SUCCESS
 }

@@ -20,10 +20,6 @@ pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
 
 #[cfg(loom)]
 impl AtomicWaker {
-    pub(crate) fn new() -> Self {
-        Self(loom::future::AtomicWaker::new())
-    }
-
     pub(crate) fn register(&self, waker: &std::task::Waker) {
         self.0.register_by_ref(waker);
     }

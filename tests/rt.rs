@@ -147,6 +147,31 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// Aborting a task whose future panics as it is dropped reports that panic, on every
+    /// executor (on tokio, tokio's abort drops the task), and the executor survives it.
+    async fn an_aborted_task_with_a_panicking_destructor_reports_the_panic(rt, _clock) {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("destructor failed");
+            }
+        }
+        let (started, began) = futures::channel::oneshot::channel();
+        let task = rt.spawn(async move {
+            let _guard = PanicOnDrop;
+            started.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+        began.await.unwrap();
+        task.abort();
+        let error = task.await.unwrap_err();
+        assert_eq!(error.to_string(), "task panicked: destructor failed");
+        until(|| rt.live_tasks() == 0).await;
+        assert_eq!(rt.spawn(async { 8 }).await.unwrap(), 8);
+    }
+}
+
+each_runtime! {
     async fn is_finished_follows_the_task(rt, _clock) {
         let go = Event::new();
         let task = rt.spawn({
@@ -384,6 +409,28 @@ fn spawning_where_the_executor_is_gone_gives_cancelled() {
                 .unwrap_err()
                 .is_cancelled()
         );
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
+
+/// An executor that drops a task unpolled, whose future panics as it is dropped: the handle
+/// gets the panic, and it does not unwind into the executor.
+#[test]
+fn a_task_dropped_unpolled_with_a_panicking_destructor_reports_the_panic() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor failed");
+        }
+    }
+    common::bounded(|| {
+        let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
+        let guard = PanicOnDrop;
+        let task = rt.spawn(async move {
+            let _guard = guard;
+        });
+        let error = futures::executor::block_on(task).unwrap_err();
+        assert_eq!(error.to_string(), "task panicked: destructor failed");
         assert_eq!(rt.live_tasks(), 0);
     });
 }

@@ -1,8 +1,10 @@
 //! The scenarios of `benches/compare.rs` and `benches/primitives.rs`: each primitive of this
 //! crate beside its nearest peer, doing the same work.
 //!
-//! The runtimes are built through the public `Spawner` and `Timer` traits, as a user of any
-//! executor would, so that `cargo bench` needs no feature flag.
+//! Ours runs on this crate's adapters (`rt::Tokio`, `rt::Smol`), as a user of tokio or smol
+//! does: `benches/compare.rs` needs the `tokio` and `smol` features, and turns them on itself.
+//! Without them (`cargo bench --bench primitives` with the default features), the runtimes are
+//! built through the public `Spawner` and `Timer` traits instead, as for any other executor.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle};
-use asynchronously::rt::{BoxFuture, Runtime, Timer};
+use asynchronously::rt::Runtime;
 use asynchronously::{
     Event, Periodic, await_map_values, retry, strict_gather, strict_gather_spawned,
 };
@@ -60,14 +62,16 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
 
 /// Sleeps on `tokio::time`, bound to one tokio runtime: what `rt::Tokio` does, written against
 /// the public `Timer` trait.
+#[cfg(not(feature = "tokio"))]
 struct TokioTimer(tokio::runtime::Handle);
 
-impl Timer for TokioTimer {
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+#[cfg(not(feature = "tokio"))]
+impl asynchronously::rt::Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> asynchronously::rt::BoxFuture<()> {
         let _entered = self.0.enter();
         Box::pin(tokio::time::sleep(duration))
     }
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+    fn sleep_until(&self, deadline: Instant) -> asynchronously::rt::BoxFuture<()> {
         let _entered = self.0.enter();
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
@@ -80,14 +84,29 @@ impl Timer for TokioTimer {
     }
 }
 
-/// Our `Runtime` on a tokio runtime.
+/// Our `Runtime` on a tokio runtime: the adapter.
+#[cfg(feature = "tokio")]
+pub fn on_tokio(runtime: &tokio::runtime::Runtime) -> Runtime {
+    let tokio = asynchronously::rt::Tokio::new(runtime.handle().clone());
+    Runtime::with_timer(tokio.clone(), tokio)
+}
+
+/// Our `Runtime` on a tokio runtime, through the public traits.
+#[cfg(not(feature = "tokio"))]
 pub fn on_tokio(runtime: &tokio::runtime::Runtime) -> Runtime {
     let handle = runtime.handle().clone();
     let spawner = handle.clone();
     Runtime::with_timer(move |task| drop(spawner.spawn(task)), TokioTimer(handle))
 }
 
-/// Our `Runtime` on smol's global executor.
+/// Our `Runtime` on smol's global executor: the adapter.
+#[cfg(feature = "smol")]
+pub fn on_smol() -> Runtime {
+    Runtime::smol()
+}
+
+/// Our `Runtime` on smol's global executor, through the public trait.
+#[cfg(not(feature = "smol"))]
 pub fn on_smol() -> Runtime {
     Runtime::new(|task| smol::spawn(task).detach())
 }

@@ -213,6 +213,36 @@ struct Inner {
     spawner: Box<dyn Spawner>,
     timer: Box<dyn Timer>,
     registry: SyncArc<Registry>,
+    native: Native,
+}
+
+/// The executor behind the spawner, when it is one of this crate's adapters: a task is then
+/// spawned on it directly, in the executor's own allocation, not boxed for [`Spawner`].
+enum Native {
+    /// Any other spawner.
+    None,
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::runtime::Handle),
+    #[cfg(feature = "smol")]
+    Smol(Option<Arc<::smol::Executor<'static>>>),
+}
+
+impl Native {
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol")),
+        expect(unused_variables, reason = "no adapter to recognise")
+    )]
+    fn of(spawner: &dyn std::any::Any) -> Self {
+        #[cfg(feature = "tokio")]
+        if let Some(tokio) = spawner.downcast_ref::<Tokio>() {
+            return Self::Tokio(tokio.handle().clone());
+        }
+        #[cfg(feature = "smol")]
+        if let Some(smol) = spawner.downcast_ref::<Smol>() {
+            return Self::Smol(smol.executor().cloned());
+        }
+        Self::None
+    }
 }
 
 impl Runtime {
@@ -232,6 +262,11 @@ impl Runtime {
 
     /// A runtime on `spawner` whose sleeps and clocks come from `timer`.
     ///
+    /// When `spawner` is one of this crate's adapters (`Tokio`, `Smol`), the runtime spawns
+    /// on that executor itself rather than through [`Spawner::spawn_boxed`]: a task is then stored
+    /// in the executor's own allocation, not boxed first, and on tokio an abort goes through
+    /// tokio's. What a task does and reports is the same either way.
+    ///
     /// # Examples
     ///
     /// ```
@@ -247,6 +282,7 @@ impl Runtime {
     pub fn with_timer(spawner: impl Spawner, timer: impl Timer) -> Self {
         Self {
             inner: Arc::new(Inner {
+                native: Native::of(&spawner),
                 spawner: Box::new(spawner),
                 timer: Box::new(timer),
                 registry: SyncArc::new(Registry::new()),
@@ -278,7 +314,14 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        task::spawn(&*self.inner.spawner, &self.inner.registry, future)
+        let registry = &self.inner.registry;
+        match &self.inner.native {
+            Native::None => task::spawn(&*self.inner.spawner, registry, future),
+            #[cfg(feature = "tokio")]
+            Native::Tokio(handle) => task::spawn_on_tokio(handle, registry, future),
+            #[cfg(feature = "smol")]
+            Native::Smol(executor) => task::spawn_on_smol(executor.as_deref(), registry, future),
+        }
     }
 
     /// The timer this runtime sleeps on and reads time from.
@@ -382,5 +425,37 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("live_tasks", &self.live_tasks())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Native, Runtime};
+
+    #[test]
+    fn any_other_spawner_is_spawned_on_through_the_trait() {
+        let rt = Runtime::new(drop::<super::BoxFuture<()>>);
+        assert!(matches!(rt.inner.native, Native::None));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_tokio_adapter_is_spawned_on_directly() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tokio = super::Tokio::new(runtime.handle().clone());
+        let rt = Runtime::with_timer(tokio.clone(), tokio);
+        assert!(matches!(&rt.inner.native, Native::Tokio(h) if h.id() == runtime.handle().id()));
+        assert_eq!(runtime.block_on(rt.spawn(async { 5 })).unwrap(), 5);
+    }
+
+    #[cfg(feature = "smol")]
+    #[test]
+    fn the_smol_adapter_is_spawned_on_directly() {
+        let rt = Runtime::smol();
+        assert!(matches!(rt.inner.native, Native::Smol(None)));
+        assert_eq!(smol::block_on(rt.spawn(async { 5 })).unwrap(), 5);
     }
 }

@@ -76,6 +76,13 @@ impl fmt::Debug for Smol {
     }
 }
 
+impl Smol {
+    /// The executor it spawns on; `None` for smol's global one.
+    pub(super) fn executor(&self) -> Option<&Arc<Executor<'static>>> {
+        self.executor.as_ref()
+    }
+}
+
 impl Spawner for Smol {
     fn spawn_boxed(&self, future: BoxFuture<()>) {
         match &self.executor {

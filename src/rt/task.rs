@@ -12,12 +12,12 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::PoisonError;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::Spawner;
 use super::registry::{CurrentTask, Registration, Registry};
 use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::{Arc, AtomicWaker, Mutex};
+use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard};
 
 /// Why a task gave no output.
 ///
@@ -190,46 +190,108 @@ const COMPLETE: u8 = 0b01;
 const ABORTED: u8 = 0b10;
 
 /// What a task and its handle share.
-struct Shared<T> {
-    state: AtomicU8,
-    output: Mutex<Option<Result<T, JoinError>>>,
+///
+/// `A` is how an abort reaches a parked task: through a waker the task registers as it is polled
+/// (`AtomicWaker`), or through the executor itself (`()`: tokio's abort handle drops the task).
+struct Shared<T, A = AtomicWaker> {
+    core: Core<T>,
     /// Woken by `abort`, so that an aborted task drops its future promptly.
-    task_waker: AtomicWaker,
-    /// Woken when the output is stored.
-    join_waker: AtomicWaker,
+    task_waker: A,
 }
 
-impl<T> Shared<T> {
+/// The part of [`Shared`] that a [`JoinHandle`] reads.
+struct Core<T> {
+    state: AtomicU8,
+    /// The output, and the waker of the handle waiting for it: one lock for both, so that the
+    /// state a tokio task shares with its handle fits in 64 bytes.
+    slot: Mutex<Slot<T>>,
+}
+
+struct Slot<T> {
+    output: Option<Result<T, JoinError>>,
+    waiter: Option<Waker>,
+}
+
+/// How `abort` wakes a parked task, if it must.
+trait TaskWaker: Default + Send + Sync + 'static {
+    fn register(&self, waker: &Waker);
+    fn wake(&self);
+}
+
+impl TaskWaker for AtomicWaker {
+    fn register(&self, waker: &Waker) {
+        AtomicWaker::register(self, waker);
+    }
+    fn wake(&self) {
+        AtomicWaker::wake(self);
+    }
+}
+
+/// The executor aborts the task itself: nothing to wake.
+impl TaskWaker for () {
+    fn register(&self, _waker: &Waker) {}
+    fn wake(&self) {}
+}
+
+impl<T, A: TaskWaker> Shared<T, A> {
     fn new() -> Self {
         Self {
-            state: AtomicU8::new(0),
-            output: Mutex::new(None),
-            task_waker: AtomicWaker::new(),
-            join_waker: AtomicWaker::new(),
+            core: Core {
+                state: AtomicU8::new(0),
+                slot: Mutex::new(Slot {
+                    output: None,
+                    waiter: None,
+                }),
+            },
+            task_waker: A::default(),
         }
     }
 
+    fn abort(&self) {
+        let before = self.core.state.fetch_or(ABORTED, Ordering::AcqRel);
+        if before & (COMPLETE | ABORTED) == 0 {
+            self.task_waker.wake();
+        }
+    }
+}
+
+impl<T> Core<T> {
     fn is(&self, flag: u8) -> bool {
         self.state.load(Ordering::Acquire) & flag != 0
     }
 
+    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stores the outcome once; later calls do nothing.
     fn complete(&self, outcome: Result<T, JoinError>) {
-        {
-            let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiter = {
+            let mut slot = self.lock();
             if self.is(COMPLETE) {
                 return;
             }
-            *output = Some(outcome);
+            slot.output = Some(outcome);
             self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+            slot.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.wake();
         }
-        self.join_waker.wake();
     }
 
-    fn abort(&self) {
-        let before = self.state.fetch_or(ABORTED, Ordering::AcqRel);
-        if before & (COMPLETE | ABORTED) == 0 {
-            self.task_waker.wake();
+    /// The output if it is stored; else `waker` is woken once it is.
+    fn poll_output(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
+        let mut slot = self.lock();
+        match slot.output.take() {
+            Some(output) => Poll::Ready(output),
+            None => {
+                match &mut slot.waiter {
+                    Some(waiter) => waiter.clone_from(waker),
+                    waiter => *waiter = Some(waker.clone()),
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -262,7 +324,38 @@ impl<T> Shared<T> {
 #[must_use = "dropping a JoinHandle cancels the task; call .detach() to let it run"]
 pub struct JoinHandle<T> {
     /// `None` once the output was taken or the handle detached.
-    shared: Option<Arc<Shared<T>>>,
+    task: Option<Handle<T>>,
+}
+
+/// A task's shared state, by how it is aborted.
+enum Handle<T> {
+    /// Spawned through a [`Spawner`]: the task checks for an abort as it is polled.
+    Own(Arc<Shared<T>>),
+    /// Spawned on tokio directly: tokio's abort drops the task, whose guard reports.
+    #[cfg(feature = "tokio")]
+    Tokio(Arc<Shared<T, ()>>, tokio::task::AbortHandle),
+}
+
+impl<T> Handle<T> {
+    fn core(&self) -> &Core<T> {
+        match self {
+            Self::Own(shared) => &shared.core,
+            #[cfg(feature = "tokio")]
+            Self::Tokio(shared, _) => &shared.core,
+        }
+    }
+
+    fn abort(&self) {
+        match self {
+            Self::Own(shared) => shared.abort(),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(shared, tokio) => {
+                if !shared.core.is(COMPLETE) {
+                    tokio.abort();
+                }
+            }
+        }
+    }
 }
 
 impl<T> JoinHandle<T> {
@@ -281,8 +374,8 @@ impl<T> JoinHandle<T> {
     /// assert!(futures::executor::block_on(forever).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        if let Some(shared) = &self.shared {
-            shared.abort();
+        if let Some(task) = &self.task {
+            task.abort();
         }
     }
 
@@ -298,7 +391,9 @@ impl<T> JoinHandle<T> {
     /// while !quick.is_finished() { std::thread::yield_now(); }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.shared.as_ref().is_none_or(|s| s.is(COMPLETE))
+        self.task
+            .as_ref()
+            .is_none_or(|task| task.core().is(COMPLETE))
     }
 
     /// Lets the task run to completion on its own; its output is dropped.
@@ -314,7 +409,7 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(futures::executor::block_on(rx).unwrap(), "still ran");
     /// ```
     pub fn detach(mut self) {
-        self.shared = None;
+        self.task = None;
     }
 }
 
@@ -328,29 +423,19 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let shared = self
-            .shared
+        let task = self
+            .task
             .as_ref()
             .expect("JoinHandle polled after it completed");
-        if !shared.is(COMPLETE) {
-            shared.join_waker.register(cx.waker());
-            if !shared.is(COMPLETE) {
-                return Poll::Pending;
-            }
-        }
-        let output = shared
-            .output
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        self.shared = None;
-        Poll::Ready(output.expect("a complete task stores its output"))
+        let output = std::task::ready!(task.core().poll_output(cx.waker()));
+        self.task = None;
+        Poll::Ready(output)
     }
 }
 
 impl<T> futures::future::FusedFuture for JoinHandle<T> {
     fn is_terminated(&self) -> bool {
-        self.shared.is_none()
+        self.task.is_none()
     }
 }
 
@@ -359,28 +444,6 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("is_finished", &self.is_finished())
             .finish_non_exhaustive()
-    }
-}
-
-/// Owned by the running task: reports `Cancelled` if the task is dropped unfinished, and always
-/// removes the task from the registry, after its outcome is stored.
-struct TaskGuard<T> {
-    shared: Arc<Shared<T>>,
-    registry: Arc<Registry>,
-    registration: Registration,
-}
-
-impl<T> TaskGuard<T> {
-    /// The task's key in its registry: the address of its shared state.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.shared) as usize
-    }
-}
-
-impl<T> Drop for TaskGuard<T> {
-    fn drop(&mut self) {
-        self.shared.complete(Err(JoinError::Cancelled));
-        self.registry.deregister(&self.registration, self.key());
     }
 }
 
@@ -399,46 +462,112 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let shared = Arc::new(Shared::new());
-    let guard = TaskGuard {
-        shared: shared.clone(),
-        registry: registry.clone(),
-        registration: registry.register(),
-    };
-    spawner.spawn_boxed(Box::pin(Task {
-        future: Some(future),
-        guard,
-    }));
+    let (task, shared) = Task::new(future, registry);
+    spawner.spawn_boxed(Box::pin(task));
     JoinHandle {
-        shared: Some(shared),
+        task: Some(Handle::Own(shared)),
+    }
+}
+
+/// [`spawn`] on smol's executor, without the box a [`Spawner`] takes: the task is stored in
+/// smol's own allocation.
+#[cfg(feature = "smol")]
+pub(super) fn spawn_on_smol<F>(
+    executor: Option<&smol::Executor<'static>>,
+    registry: &Arc<Registry>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (task, shared) = Task::new(future, registry);
+    match executor {
+        None => smol::spawn(task).detach(),
+        Some(executor) => executor.spawn(task).detach(),
+    }
+    JoinHandle {
+        task: Some(Handle::Own(shared)),
+    }
+}
+
+/// [`spawn`] on tokio, without the box a [`Spawner`] takes, and aborted through tokio: the task
+/// is stored in tokio's own allocation, and its shared state has no waker for aborts.
+#[cfg(feature = "tokio")]
+pub(super) fn spawn_on_tokio<F>(
+    handle: &tokio::runtime::Handle,
+    registry: &Arc<Registry>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (task, shared) = Task::new(future, registry);
+    let tokio = handle.spawn(task);
+    JoinHandle {
+        task: Some(Handle::Tokio(shared, tokio.abort_handle())),
     }
 }
 
 pin_project_lite::pin_project! {
     /// The body of every task: the user's future, stored once (an async fn would keep a second
-    /// copy of it, its argument beside its pinned local), and the guard that reports.
-    struct Task<F: Future> {
-        // Before `guard` on purpose: fields drop in declaration order, so if the executor drops
-        // the task unfinished, the user's future is gone before the guard reports `Cancelled`.
+    /// copy of it, its argument beside its pinned local), and what it reports to. Kept small: on
+    /// tokio it is stored in tokio's task cell, which doubles at 128 bytes.
+    ///
+    /// When the task is dropped, finished or not, the user's future is dropped first, in place,
+    /// and then the outcome is reported (`Cancelled` if there was none yet) and the task counted
+    /// off: awaiting the handle or draining the runtime means "its destructors have run".
+    struct Task<F: Future, A: TaskWaker> {
         #[pin]
         future: Option<F>,
-        guard: TaskGuard<F::Output>,
+        shared: Arc<Shared<F::Output, A>>,
+        registry: Arc<Registry>,
+        registration: Registration,
+    }
+
+    impl<F: Future, A: TaskWaker> PinnedDrop for Task<F, A> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            // A destructor that panics is reported, not unwound into the executor.
+            let outcome = match catch_unwind(AssertUnwindSafe(|| this.future.set(None))) {
+                Ok(()) => Err(JoinError::Cancelled),
+                Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
+            };
+            this.shared.core.complete(outcome);
+            let key = Arc::as_ptr(this.shared) as usize;
+            this.registry.deregister(this.registration, key);
+        }
     }
 }
 
-impl<F: Future> Future for Task<F> {
+impl<F: Future, A: TaskWaker> Task<F, A> {
+    fn new(future: F, registry: &Arc<Registry>) -> (Self, Arc<Shared<F::Output, A>>) {
+        let shared = Arc::new(Shared::new());
+        let task = Self {
+            future: Some(future),
+            shared: shared.clone(),
+            registry: registry.clone(),
+            registration: registry.register(),
+        };
+        (task, shared)
+    }
+}
+
+impl<F: Future, A: TaskWaker> Future for Task<F, A> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let guard = &*this.guard;
-        guard.shared.task_waker.register(cx.waker());
+        let shared = &**this.shared;
+        shared.task_waker.register(cx.waker());
         let outcome = match this.future.as_mut().as_pin_mut() {
             // Reported already.
             None => return Poll::Ready(()),
-            Some(_) if guard.shared.is(ABORTED) => Outcome::Aborted,
+            Some(_) if shared.core.is(ABORTED) => Outcome::Aborted,
             Some(future) => {
-                let _entered = CurrentTask::new(&guard.registry, guard.key()).enter();
+                let key = Arc::as_ptr(this.shared) as usize;
+                let _entered = CurrentTask::new(this.registry, key).enter();
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(output)) => Outcome::Output(output),
@@ -455,7 +584,7 @@ impl<F: Future> Future for Task<F> {
             (Outcome::Output(output), Ok(())) => Ok(output),
             (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
         };
-        guard.shared.complete(result);
+        shared.core.complete(result);
         Poll::Ready(())
     }
 }
