@@ -1,17 +1,21 @@
 //! `Periodic`: a job on a fixed period, fixed delay or fixed rate.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt;
-use futures::future::{Either, select};
+use futures::task::AtomicWaker;
 
 use crate::event::RawEvent;
 use crate::job::Job;
-use crate::rt::{BoxFuture, JoinHandle, PanicPayload, Runtime, Timer};
+use crate::rt::{BoxFuture, PanicPayload, Runtime, Timer};
 
 /// Why a [`Periodic`] could not be built.
 ///
@@ -96,7 +100,8 @@ pub struct PeriodicBuilder {
     fixed_rate: bool,
     missed_ticks: MissedTicks,
     runtime: Option<Runtime>,
-    name: String,
+    /// The default is kept without allocating.
+    name: Cow<'static, str>,
 }
 
 impl PeriodicBuilder {
@@ -180,7 +185,7 @@ impl PeriodicBuilder {
     /// assert_eq!(health.name(), "health");
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.name = Cow::Owned(name.into());
         self
     }
 
@@ -210,11 +215,11 @@ impl PeriodicBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 active: AtomicBool::new(false),
-                stopping: RawEvent::default(),
+                cancelled: AtomicBool::new(false),
+                loop_waker: AtomicWaker::new(),
                 ended: RawEvent::default(),
                 state: Mutex::new(State {
                     job: Some(self.job),
-                    task: None,
                 }),
                 schedule: Schedule {
                     period: self.period,
@@ -307,10 +312,13 @@ pub struct Periodic {
 }
 
 struct Shared {
-    name: String,
+    name: Cow<'static, str>,
     active: AtomicBool,
-    /// Set by `deactivate`: wakes a sleeping loop. (Events inline: no allocation of their own.)
-    stopping: RawEvent,
+    /// Set when the handle is dropped (not detached): the loop's future is dropped at once,
+    /// whatever it awaits, as an aborted task's is.
+    cancelled: AtomicBool,
+    /// The loop's task, woken by `deactivate` and by a cancel so that it sees them at once.
+    loop_waker: AtomicWaker,
     /// Set when the loop has ended, however it ended.
     ended: RawEvent,
     state: Mutex<State>,
@@ -321,7 +329,6 @@ struct Shared {
 struct State {
     /// Taken by `start`.
     job: Option<ErasedJob>,
-    task: Option<JoinHandle<()>>,
 }
 
 #[derive(Clone, Copy)]
@@ -355,7 +362,7 @@ impl Periodic {
             fixed_rate: false,
             missed_ticks: MissedTicks::default(),
             runtime: None,
-            name: "periodic".to_owned(),
+            name: Cow::Borrowed("periodic"),
         }
     }
 
@@ -390,7 +397,11 @@ impl Periodic {
                 ""
             }
         );
-        state.task = Some(shared.rt.spawn(run_loop(shared.clone(), job)));
+        drop(state);
+        // Nobody joins the loop's task: `ended` tells when it is over, and a cancel ends it.
+        shared
+            .rt
+            .spawn_unjoined(run_loop(Ended(shared.clone()), job));
     }
 
     /// Whether the loop is running and has not been asked to stop.
@@ -425,7 +436,7 @@ impl Periodic {
     /// ```
     pub fn deactivate(&self) {
         self.shared.active.store(false, Ordering::SeqCst);
-        self.shared.stopping.set();
+        self.shared.loop_waker.wake();
     }
 
     /// Deactivates the loop and waits until it has ended. Does nothing if it never started.
@@ -534,17 +545,10 @@ impl Periodic {
 
 impl Drop for Periodic {
     fn drop(&mut self) {
-        let task = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .task
-            .take();
-        match task {
-            Some(task) if self.detached => task.detach(),
+        if !self.detached {
             // Dropping the handle cancels the loop.
-            task => drop(task),
+            self.shared.cancelled.store(true, Ordering::SeqCst);
+            self.shared.loop_waker.wake();
         }
     }
 }
@@ -569,53 +573,115 @@ impl Drop for Ended {
     }
 }
 
-async fn run_loop(shared: Arc<Shared>, mut job: ErasedJob) {
-    let ended = Ended(shared);
-    let shared = &*ended.0;
-    let timer = shared.rt.timer();
-    let Schedule { period, .. } = shared.schedule;
-    // `None`: never (a deadline past what `Instant` can hold).
-    let mut deadline = first_deadline(shared, timer);
-    // One wait for `stop`, kept across sleeps: no listener to make and unmake every tick.
-    let mut stopping = shared.stopping.wait();
-    loop {
-        if !shared.active.load(Ordering::SeqCst) {
-            break;
-        }
-        let Some(due) = deadline else {
-            stopping.await;
-            break;
-        };
-        if due > timer.now() {
-            let sleep = timer.sleep_until(due);
-            if let Either::Right(_) = select(sleep, &mut stopping).await {
+/// The loop: sleep until the next deadline, run the job, log its failure, repeat; until it is
+/// deactivated, or cancelled (its handle dropped), which ends it at once, mid-job too.
+///
+/// One async block, not an async fn and not layers of them, so that its state keeps `ended` and
+/// `job` once and nothing twice: on tokio, the task that runs it fits in a 256-byte cell.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in its state"
+)]
+fn run_loop(ended: Ended, mut job: ErasedJob) -> impl Future<Output = ()> + Send {
+    async move {
+        let shared = &*ended.0;
+        // `None`: never (a deadline past what `Instant` can hold).
+        let mut deadline = first_deadline(shared, shared.rt.timer());
+        loop {
+            if !shared.active.load(Ordering::SeqCst) {
                 break;
             }
+            let timer = shared.rt.timer();
+            let sleep = match deadline {
+                Some(due) if due <= timer.now() => None,
+                Some(due) => Some(Some(timer.sleep_until(due))),
+                None => Some(None),
+            };
+            if let Some(sleep) = sleep {
+                if !slept(shared, sleep).await {
+                    break;
+                }
+            }
+            if !shared.active.load(Ordering::SeqCst) {
+                break;
+            }
+            // A sync job runs inside `job()` itself, an async one in its future: catch both.
+            let run = match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
+                Ok(run) => Some(run),
+                Err(panic) => {
+                    log_panic(shared, panic);
+                    None
+                }
+            };
+            if let Some(run) = run {
+                match unless_cancelled(shared, AssertUnwindSafe(run).catch_unwind()).await {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(error))) => {
+                        log::error!("periodic `{}` job raised: {error}", shared.name);
+                    }
+                    Some(Err(panic)) => log_panic(shared, panic),
+                }
+            }
+            let ended_at = shared.rt.timer().now();
+            let Schedule {
+                period,
+                fixed_rate,
+                missed_ticks,
+                ..
+            } = shared.schedule;
+            // A loop that runs at all had a deadline.
+            let due = deadline.unwrap_or(ended_at);
+            deadline = if fixed_rate {
+                next_fixed_rate(due, ended_at, period, missed_ticks)
+            } else {
+                ended_at.checked_add(period)
+            };
         }
-        if !shared.active.load(Ordering::SeqCst) {
-            break;
-        }
-        // A sync job runs inside `job()` itself, an async one in its future: catch both.
-        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
-            Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
-            Err(panic) => Err(panic),
-        };
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => log::error!("periodic `{}` job raised: {error}", shared.name),
-            Err(panic) => log::error!(
-                "periodic `{}` job raised a panic: {}",
-                shared.name,
-                PanicPayload::new(panic)
-            ),
-        }
-        let ended_at = timer.now();
-        deadline = if shared.schedule.fixed_rate {
-            next_fixed_rate(due, ended_at, period, shared.schedule.missed_ticks)
-        } else {
-            ended_at.checked_add(period)
-        };
     }
+}
+
+fn log_panic(shared: &Shared, panic: Box<dyn std::any::Any + Send>) {
+    log::error!(
+        "periodic `{}` job raised a panic: {}",
+        shared.name,
+        PanicPayload::new(panic)
+    );
+}
+
+/// Sleeps through `sleep` (for ever if `None`): `true` once it is over, `false` if the loop was
+/// deactivated or cancelled first.
+fn slept(shared: &Shared, mut sleep: Option<BoxFuture<()>>) -> impl Future<Output = bool> + '_ {
+    std::future::poll_fn(move |cx| {
+        if stopping(shared, cx) {
+            return Poll::Ready(false);
+        }
+        match &mut sleep {
+            Some(sleep) => sleep.as_mut().poll(cx).map(|()| true),
+            None => Poll::Pending,
+        }
+    })
+}
+
+/// `future`'s output, or `None` if the loop is cancelled first.
+fn unless_cancelled<F: Future + Unpin>(
+    shared: &Shared,
+    mut future: F,
+) -> impl Future<Output = Option<F::Output>> + use<'_, F> {
+    std::future::poll_fn(move |cx| {
+        shared.loop_waker.register(cx.waker());
+        if shared.cancelled.load(Ordering::SeqCst) {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut future).poll(cx).map(Some)
+    })
+}
+
+/// Whether the loop is deactivated or cancelled. Registers the task's waker first, so that a
+/// `deactivate` or a cancel right after the check still wakes it.
+fn stopping(shared: &Shared, cx: &mut std::task::Context<'_>) -> bool {
+    shared.loop_waker.register(cx.waker());
+    shared.cancelled.load(Ordering::SeqCst) || !shared.active.load(Ordering::SeqCst)
 }
 
 fn first_deadline(shared: &Shared, timer: &dyn Timer) -> Option<Instant> {

@@ -346,6 +346,33 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// Dropping the handle while an async job runs drops the job's future at once, as an
+    /// aborted task's is, and the loop's task ends; `deactivate` would have let it finish.
+    async fn drop_cancels_a_job_in_progress(rt, clock) {
+        let token = common::DropCounter::new();
+        let running = asynchronously::Event::new();
+        let job = {
+            let (token, running) = (token.clone(), running.clone());
+            move || {
+                let (guard, running) = (token.token(), running.clone());
+                async move {
+                    let _guard = guard;
+                    running.set();
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let periodic = Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        clock.advance(100 * MS);
+        running.wait().await;
+        assert_eq!(token.count(), 0);
+        drop(periodic);
+        until(|| token.count() == 1 && rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
     /// Huge periods and far-future first runs neither panic nor overflow; stop still works.
     async fn huge_periods_and_far_first_runs_do_not_overflow(rt, clock) {
         let periodic = Periodic::builder(|| {}, Duration::MAX).runtime(&rt).start().unwrap();

@@ -324,6 +324,20 @@ impl Runtime {
         }
     }
 
+    /// Spawns a task of the crate's own that nobody joins, and that ends itself (a `Periodic`'s
+    /// loop): like [`spawn`](Runtime::spawn) and [`JoinHandle::detach`], without the state a
+    /// handle shares with its task. It counts in [`live_tasks`](Runtime::live_tasks) all the same.
+    pub(crate) fn spawn_unjoined(&self, future: impl Future<Output = ()> + Send + 'static) {
+        let task = task::unjoined(future, &self.inner.registry);
+        match &self.inner.native {
+            Native::None => self.inner.spawner.spawn_boxed(Box::pin(task)),
+            #[cfg(feature = "tokio")]
+            Native::Tokio(handle) => drop(handle.spawn(task)),
+            #[cfg(feature = "smol")]
+            Native::Smol(executor) => task::smol_spawn(executor.as_deref(), task),
+        }
+    }
+
     /// The timer this runtime sleeps on and reads time from.
     ///
     /// # Examples

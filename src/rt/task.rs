@@ -333,7 +333,7 @@ enum Handle<T> {
     Own(Arc<Shared<T>>),
     /// Spawned on tokio directly: tokio's abort drops the task, whose guard reports.
     #[cfg(feature = "tokio")]
-    Tokio(Arc<Shared<T, ()>>, tokio::task::AbortHandle),
+    Tokio(Arc<Shared<T, ()>>, tokio::task::JoinHandle<()>),
 }
 
 impl<T> Handle<T> {
@@ -462,11 +462,23 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, shared) = Task::new(future, registry);
-    spawner.spawn_boxed(Box::pin(task));
+    let shared = Arc::new(Shared::new());
+    spawner.spawn_boxed(Box::pin(Task::new(future, shared.clone(), registry)));
     JoinHandle {
         task: Some(Handle::Own(shared)),
     }
+}
+
+/// A task that nobody joins, for the crate's own loops that end themselves: no shared state, its
+/// outcome is dropped. It counts in the registry like any other.
+pub(super) fn unjoined<F>(
+    future: F,
+    registry: &Arc<Registry>,
+) -> impl Future<Output = ()> + Send + use<F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Task::new(future, Unjoined::new(), registry)
 }
 
 /// [`spawn`] on smol's executor, without the box a [`Spawner`] takes: the task is stored in
@@ -481,13 +493,22 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, shared) = Task::new(future, registry);
+    let shared = Arc::new(Shared::new());
+    smol_spawn(executor, Task::new(future, shared.clone(), registry));
+    JoinHandle {
+        task: Some(Handle::Own(shared)),
+    }
+}
+
+/// Spawns `task` on smol's global executor, or on `executor`, detached.
+#[cfg(feature = "smol")]
+pub(super) fn smol_spawn(
+    executor: Option<&smol::Executor<'static>>,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
     match executor {
         None => smol::spawn(task).detach(),
         Some(executor) => executor.spawn(task).detach(),
-    }
-    JoinHandle {
-        task: Some(Handle::Own(shared)),
     }
 }
 
@@ -503,11 +524,60 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, shared) = Task::new(future, registry);
-    let tokio = handle.spawn(task);
+    let shared = Arc::new(Shared::new());
+    let tokio = handle.spawn(Task::new(future, shared.clone(), registry));
     JoinHandle {
-        task: Some(Handle::Tokio(shared, tokio.abort_handle())),
+        task: Some(Handle::Tokio(shared, tokio)),
     }
+}
+
+/// Where a task reports: what its handle needs of it.
+trait Report<T>: Send + Sync + 'static {
+    /// The task's key in its registry: unique among the live tasks.
+    fn key(&self) -> usize;
+    /// Called as the task is polled, with its waker.
+    fn polled(&self, waker: &Waker);
+    fn is_aborted(&self) -> bool;
+    /// Stores the outcome, once; later calls do nothing.
+    fn complete(&self, outcome: Result<T, JoinError>);
+}
+
+impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
+    fn key(&self) -> usize {
+        // The address of the shared state.
+        Arc::as_ptr(self) as usize
+    }
+    fn polled(&self, waker: &Waker) {
+        self.task_waker.register(waker);
+    }
+    fn is_aborted(&self) -> bool {
+        self.core.is(ABORTED)
+    }
+    fn complete(&self, outcome: Result<T, JoinError>) {
+        self.core.complete(outcome);
+    }
+}
+
+/// A task nobody joins (the crate's own, which end themselves): no shared state, its outcome is
+/// dropped. Its key is odd, where the address of a shared state is even.
+struct Unjoined(usize);
+
+impl Unjoined {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 1 | 1)
+    }
+}
+
+impl<T> Report<T> for Unjoined {
+    fn key(&self) -> usize {
+        self.0
+    }
+    fn polled(&self, _waker: &Waker) {}
+    fn is_aborted(&self) -> bool {
+        false
+    }
+    fn complete(&self, _outcome: Result<T, JoinError>) {}
 }
 
 pin_project_lite::pin_project! {
@@ -518,56 +588,55 @@ pin_project_lite::pin_project! {
     /// When the task is dropped, finished or not, the user's future is dropped first, in place,
     /// and then the outcome is reported (`Cancelled` if there was none yet) and the task counted
     /// off: awaiting the handle or draining the runtime means "its destructors have run".
-    struct Task<F: Future, A: TaskWaker> {
+    struct Task<F: Future, R: Report<F::Output>> {
         #[pin]
         future: Option<F>,
-        shared: Arc<Shared<F::Output, A>>,
+        report: R,
         registry: Arc<Registry>,
         registration: Registration,
     }
 
-    impl<F: Future, A: TaskWaker> PinnedDrop for Task<F, A> {
+    impl<F: Future, R: Report<F::Output>> PinnedDrop for Task<F, R> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            // A destructor that panics is reported, not unwound into the executor.
-            let outcome = match catch_unwind(AssertUnwindSafe(|| this.future.set(None))) {
-                Ok(()) => Err(JoinError::Cancelled),
-                Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
-            };
-            this.shared.core.complete(outcome);
-            let key = Arc::as_ptr(this.shared) as usize;
-            this.registry.deregister(this.registration, key);
+            if this.future.is_some() {
+                // Dropped unfinished. A destructor that panics is reported, not unwound into the
+                // executor.
+                let outcome = match catch_unwind(AssertUnwindSafe(|| this.future.set(None))) {
+                    Ok(()) => Err(JoinError::Cancelled),
+                    Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
+                };
+                this.report.complete(outcome);
+            }
+            this.registry.deregister(this.registration, this.report.key());
         }
     }
 }
 
-impl<F: Future, A: TaskWaker> Task<F, A> {
-    fn new(future: F, registry: &Arc<Registry>) -> (Self, Arc<Shared<F::Output, A>>) {
-        let shared = Arc::new(Shared::new());
-        let task = Self {
+impl<F: Future, R: Report<F::Output>> Task<F, R> {
+    fn new(future: F, report: R, registry: &Arc<Registry>) -> Self {
+        Self {
             future: Some(future),
-            shared: shared.clone(),
+            report,
             registry: registry.clone(),
             registration: registry.register(),
-        };
-        (task, shared)
+        }
     }
 }
 
-impl<F: Future, A: TaskWaker> Future for Task<F, A> {
+impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let shared = &**this.shared;
-        shared.task_waker.register(cx.waker());
+        let report = &*this.report;
+        report.polled(cx.waker());
         let outcome = match this.future.as_mut().as_pin_mut() {
             // Reported already.
             None => return Poll::Ready(()),
-            Some(_) if shared.core.is(ABORTED) => Outcome::Aborted,
+            Some(_) if report.is_aborted() => Outcome::Aborted,
             Some(future) => {
-                let key = Arc::as_ptr(this.shared) as usize;
-                let _entered = CurrentTask::new(this.registry, key).enter();
+                let _entered = CurrentTask::new(this.registry, report.key()).enter();
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(output)) => Outcome::Output(output),
@@ -584,7 +653,7 @@ impl<F: Future, A: TaskWaker> Future for Task<F, A> {
             (Outcome::Output(output), Ok(())) => Ok(output),
             (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
         };
-        shared.core.complete(result);
+        report.complete(result);
         Poll::Ready(())
     }
 }
