@@ -76,6 +76,7 @@
 //! `finished`), a second `init()` / `deinit()` call at warning level, as the Python package does.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::future::Future;
 
 use futures::future::BoxFuture;
@@ -379,7 +380,7 @@ impl<C: Component> DynComponent for C {
         self.name()
     }
     fn dyn_kept_name(&self) -> Cow<'static, str> {
-        kept_name::<C>(&self.name())
+        kept_name(&self.name())
     }
     fn dyn_run_phase<'a>(
         &'a self,
@@ -394,12 +395,20 @@ impl<C: Component> DynComponent for C {
     }
 }
 
-/// `name`, owned: the type's default name (a `'static` string) when `name` is that, so that the
-/// common case keeps a name without allocating.
-pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
-    let default = short_type_name(std::any::type_name::<C>());
-    if same_str(&default, name) {
-        default
+std::thread_local! {
+    /// The last plain type names cut on this thread, and where their last segment starts: two,
+    /// as each codegen unit may have its own copy of a type's name.
+    static CUTS: Cell<[(&'static str, usize); 2]> = const { Cell::new([("", 0); 2]) };
+    /// The last plain name [`short_type_name`] gave out on this thread.
+    static GIVEN: Cell<&'static str> = const { Cell::new("") };
+}
+
+/// `name`, owned: without allocating when it is the default name just given out (a `'static`
+/// slice of the type's name), as it is for most components.
+pub(crate) fn kept_name(name: &str) -> Cow<'static, str> {
+    let given = GIVEN.get();
+    if same_string(given, name) {
+        Cow::Borrowed(given)
     } else {
         Cow::Owned(name.to_owned())
     }
@@ -409,36 +418,35 @@ pub(crate) fn kept_name<C: ?Sized>(name: &str) -> Cow<'static, str> {
 /// path (no generics, the common case) is cut without allocating.
 ///
 /// The default [`Component::name`] calls it in every phase of every component, so the cut of a
-/// plain path is remembered per thread for the last type name seen: the children of one
-/// collection share their type. (Compared by content: each codegen unit may have its own copy of
-/// a type's name.)
+/// plain path is remembered per thread for the last type names seen: the children of one
+/// collection share their type.
 fn short_type_name(full: &'static str) -> Cow<'static, str> {
-    std::thread_local! {
-        /// The last plain type name cut on this thread, and where its last segment starts.
-        static LAST_PLAIN: std::cell::Cell<(&'static str, usize)> =
-            const { std::cell::Cell::new(("", 0)) };
-    }
-    let (last, start) = LAST_PLAIN.get();
-    if same_str(last, full) {
-        return Cow::Borrowed(&full[start..]);
-    }
-    let bytes = full.as_bytes();
-    // One pass from the end: the last `:`, unless something makes it more than a plain path.
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().rev() {
-        match b {
-            b'<' | b'(' | b'[' | b'&' | b' ' => return Cow::Owned(cut_paths(full)),
-            b':' if start == 0 => start = i + 1,
-            _ => {}
+    let cuts = CUTS.get();
+    let start = match cuts.iter().find(|(cut, _)| same_string(cut, full)) {
+        Some(&(_, start)) => start,
+        None => {
+            // One pass from the end: the last `:`, unless something makes it more than a plain
+            // path.
+            let mut start = 0;
+            for (i, &b) in full.as_bytes().iter().enumerate().rev() {
+                match b {
+                    b'<' | b'(' | b'[' | b'&' | b' ' => return Cow::Owned(cut_paths(full)),
+                    b':' if start == 0 => start = i + 1,
+                    _ => {}
+                }
+            }
+            CUTS.set([(full, start), cuts[0]]);
+            start
         }
-    }
-    LAST_PLAIN.set((full, start));
-    Cow::Borrowed(&full[start..])
+    };
+    let short = &full[start..];
+    GIVEN.set(short);
+    Cow::Borrowed(short)
 }
 
-/// `a == b`, at once when they are one string (the common case here).
-fn same_str(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a == b)
+/// Whether `a` and `b` are one string: the same bytes in memory, not only equal ones.
+fn same_string(a: &str, b: &str) -> bool {
+    a.as_ptr() == b.as_ptr() && a.len() == b.len()
 }
 
 fn cut_paths(full: &str) -> String {
@@ -465,31 +473,35 @@ fn cut_paths(full: &str) -> String {
 mod tests {
     use std::borrow::Cow;
 
-    use super::{kept_name, short_type_name};
+    use super::{kept_name, same_string, short_type_name};
 
     #[test]
     fn kept_names_borrow_the_default_and_own_the_rest() {
         struct Database;
         struct Generic<T>(T);
         let default = short_type_name(std::any::type_name::<Database>());
-        // The default name itself, and an equal copy of it elsewhere: both kept as `'static`.
-        assert!(matches!(
-            kept_name::<Database>(&default),
-            Cow::Borrowed("Database")
-        ));
-        assert!(matches!(
-            kept_name::<Database>(&String::from("Database")),
-            Cow::Borrowed(_)
-        ));
-        // A custom name is copied.
-        assert!(matches!(kept_name::<Database>("primary"), Cow::Owned(n) if n == "primary"));
+        // The default name just given out: kept as `'static`, the same string.
+        let kept = kept_name(&default);
+        assert!(matches!(kept, Cow::Borrowed("Database")));
+        assert!(same_string(&kept, &default));
+        // An equal string elsewhere, or a custom name: copied.
+        assert!(matches!(kept_name(&String::from("Database")), Cow::Owned(n) if n == "Database"));
+        assert!(matches!(kept_name("primary"), Cow::Owned(n) if n == "primary"));
         // A generic type's default name is built, not a slice of the type name: kept owned.
         let generic = short_type_name(std::any::type_name::<Generic<Database>>());
         assert_eq!(generic, "Generic<Database>");
-        assert_eq!(
-            kept_name::<Generic<Database>>(&generic),
-            "Generic<Database>"
-        );
+        assert!(matches!(kept_name(&generic), Cow::Owned(n) if n == "Generic<Database>"));
+        // Two types in turn, each from its remembered cut.
+        struct Cache;
+        for _ in 0..3 {
+            assert_eq!(
+                short_type_name(std::any::type_name::<Database>()),
+                "Database"
+            );
+            assert_eq!(short_type_name(std::any::type_name::<Cache>()), "Cache");
+        }
+        assert_eq!(short_type_name("app::db::Pool"), "Pool");
+        assert_eq!(short_type_name("Plain"), "Plain");
     }
 
     #[test]

@@ -101,65 +101,72 @@ pub(crate) fn run_phase<'a, C: Component>(
         kind,
         armed: true,
     };
-    run_scheduled(component, never_started, kind, teardown, parent)
-}
-
-async fn run_scheduled<C: Component>(
-    component: &C,
-    never_started: FailIfNeverStarted<'_>,
-    kind: PhaseKind,
-    teardown: Teardown,
-    parent: Option<&str>,
-) -> Result<(), LifecycleError> {
-    let lifecycle = component.lifecycle();
-    let phase = lifecycle.phase(kind);
-    let name = component.name();
-    // What is set up before the first await stays out of this future's state (a helper's
-    // locals): this future is most of the allocation each component's phase costs.
-    let Some(dependencies) = schedule::<C>(phase, &name, kind, never_started) else {
-        // Scheduled already, by another parent (a diamond): wait for it, so that "parent
-        // finished" means "subtree finished".
-        return Box::pin(scheduled_elsewhere(phase, &name, kind, parent)).await;
-    };
-    let cancelled = FailIfCancelled(phase, &name, kind);
-    let body = run_body(component, phase, &name, kind, teardown, dependencies);
-    let result = match lifecycle.timeout(kind) {
-        None => body.await,
-        Some(limit) => {
-            let deadline = Box::pin(lifecycle.timer_runtime().sleep(limit));
-            match select(pin!(body), deadline).await {
-                Either::Left((result, _)) => result,
-                Either::Right(((), _)) => Err(LifecycleError::TimedOut {
-                    component: name.to_string(),
-                    phase: kind,
-                    after: limit,
-                }),
+    // An async block, not an async fn: its state keeps each argument once (an async fn keeps
+    // its arguments beside the locals it moves them into). This future is most of the
+    // allocation each component's phase costs.
+    async move {
+        let lifecycle = component.lifecycle();
+        let phase = lifecycle.phase(kind);
+        let name = component.name();
+        // What is set up before the first await stays out of this future's state (a helper's
+        // locals).
+        let Some(dependencies) = schedule(phase, &name, kind, never_started) else {
+            // Scheduled already, by another parent (a diamond): wait for it, so that "parent
+            // finished" means "subtree finished".
+            return Box::pin(scheduled_elsewhere(phase, &name, kind, parent)).await;
+        };
+        let cancelled = FailIfCancelled(phase, &name, kind);
+        // The body is made in each arm, so that the state has room for it once.
+        let result = match lifecycle.timeout(kind) {
+            None => run_body(component, phase, &name, kind, teardown, dependencies).await,
+            Some(limit) => {
+                let body = run_body(component, phase, &name, kind, teardown, dependencies);
+                Box::pin(timed(body, lifecycle, &name, kind, limit)).await
+            }
+        };
+        match &result {
+            Ok(()) => {
+                phase.finish();
+                log::debug!("{name}: {kind} finished");
+            }
+            Err(error) => {
+                phase.fail();
+                log::debug!("{name}: {kind} failed: {error}");
             }
         }
-    };
-    match &result {
-        Ok(()) => {
-            phase.finish();
-            log::debug!("{name}: {kind} finished");
-        }
-        Err(error) => {
-            phase.fail();
-            log::debug!("{name}: {kind} failed: {error}");
-        }
+        drop(cancelled);
+        result
     }
-    drop(cancelled);
-    result
+}
+
+/// `body`, failed with `TimedOut` if it takes longer than `limit` (and then dropped).
+async fn timed(
+    body: impl Future<Output = Result<(), LifecycleError>>,
+    lifecycle: &super::Lifecycle,
+    name: &str,
+    kind: PhaseKind,
+    limit: std::time::Duration,
+) -> Result<(), LifecycleError> {
+    let deadline = Box::pin(lifecycle.timer_runtime().sleep(limit));
+    match select(pin!(body), deadline).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => Err(LifecycleError::TimedOut {
+            component: name.to_string(),
+            phase: kind,
+            after: limit,
+        }),
+    }
 }
 
 /// Schedules the phase: `None` if it was scheduled already, else what it waits for first (boxed,
 /// and only if there is anything: most components wait for nothing).
-fn schedule<'a, C: Component>(
+fn schedule<'a>(
     phase: &Phase,
     name: &'a str,
     kind: PhaseKind,
     mut never_started: FailIfNeverStarted<'_>,
 ) -> Option<Option<BoxFuture<'a, Result<(), LifecycleError>>>> {
-    let scheduled = phase.schedule(super::kept_name::<C>(name), kind);
+    let scheduled = phase.schedule(super::kept_name(name), kind);
     never_started.armed = false;
     let pending = scheduled?;
     log::debug!("{name}: {kind} scheduled");
@@ -190,48 +197,58 @@ async fn scheduled_elsewhere(
 /// Dependencies, `started`, then children and hook in the phase's order. A panic in a hook or in
 /// a future given to `wait_before` fails the phase, with the panic as its source (the children
 /// catch their own).
-async fn run_body<C: Component>(
-    component: &C,
-    phase: &Phase,
-    name: &str,
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in its state"
+)]
+fn run_body<'a, C: Component>(
+    component: &'a C,
+    phase: &'a Phase,
+    name: &'a str,
     kind: PhaseKind,
     teardown: Teardown,
-    dependencies: Option<BoxFuture<'_, Result<(), LifecycleError>>>,
-) -> Result<(), LifecycleError> {
-    if let Some(dependencies) = dependencies {
-        dependencies.await?;
-    }
-    phase.start();
-    log::debug!("{name}: {kind} started");
-    match kind {
-        PhaseKind::Init => {
-            if let Some(children) = run_children(component, kind, teardown, name) {
-                children.await?;
-            }
-            hook(|| component.on_init(), name, kind).await
+    dependencies: Option<BoxFuture<'a, Result<(), LifecycleError>>>,
+) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
+    // An async block: see `run_phase`.
+    async move {
+        if let Some(dependencies) = dependencies {
+            dependencies.await?;
         }
-        PhaseKind::Deinit => {
-            let init = component.lifecycle().init_phase();
-            if init.is_scheduled() && !init.is_over() {
-                // Deinit after init: let an init in progress end first.
-                Box::pin(outcome(init.inner())).await;
+        phase.start();
+        log::debug!("{name}: {kind} started");
+        match kind {
+            PhaseKind::Init => {
+                if let Some(children) = run_children(component, kind, teardown, name) {
+                    children.await?;
+                }
+                hook(|| component.on_init(), name, kind).await
             }
-            let has_something_to_undo = match teardown {
-                Teardown::All => !init.is_scheduled() || init.finished().is_set(),
-                Teardown::OnlyInitialized => init.finished().is_set(),
-            };
-            let hook = if has_something_to_undo {
-                hook(|| component.on_deinit(), name, kind).await
-            } else {
-                log::debug!("{name}: init did not finish, nothing to deinit");
-                Ok(())
-            };
-            // Best effort: the children go down even if the hook failed.
-            let children = match run_children(component, kind, teardown, name) {
-                Some(children) => children.await,
-                None => Ok(()),
-            };
-            hook.and(children)
+            PhaseKind::Deinit => {
+                let init = component.lifecycle().init_phase();
+                if init.is_scheduled() && !init.is_over() {
+                    // Deinit after init: let an init in progress end first.
+                    Box::pin(outcome(init.inner())).await;
+                }
+                let has_something_to_undo = match teardown {
+                    Teardown::All => !init.is_scheduled() || init.finished().is_set(),
+                    Teardown::OnlyInitialized => init.finished().is_set(),
+                };
+                // Boxed if it is an error: it is kept while the children go down.
+                let hook = if has_something_to_undo {
+                    hook(|| component.on_deinit(), name, kind)
+                        .await
+                        .map_err(Box::new)
+                } else {
+                    log::debug!("{name}: init did not finish, nothing to deinit");
+                    Ok(())
+                };
+                // Best effort: the children go down even if the hook failed.
+                let children = match run_children(component, kind, teardown, name) {
+                    Some(children) => children.await,
+                    None => Ok(()),
+                };
+                hook.map_err(|error| *error).and(children)
+            }
         }
     }
 }
@@ -277,20 +294,27 @@ async fn wait_for_dependencies(
 
 /// Runs a hook: its error, or its panic (in the call that makes its future, or in the future),
 /// as the phase's.
-async fn hook<F: Future<Output = Result<(), BoxError>>>(
-    make: impl FnOnce() -> F,
-    name: &str,
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in its state"
+)]
+fn hook<'a, F: Future<Output = Result<(), BoxError>> + 'a>(
+    make: impl FnOnce() -> F + 'a,
+    name: &'a str,
     kind: PhaseKind,
-) -> Result<(), LifecycleError> {
-    let future = std::panic::catch_unwind(AssertUnwindSafe(make))
-        .map_err(|panic| panicked(panic, name, kind))?;
-    match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(result) => result.map_err(|source| LifecycleError::Failed {
-            component: name.to_owned(),
-            phase: kind,
-            source,
-        }),
-        Err(panic) => Err(panicked(panic, name, kind)),
+) -> impl Future<Output = Result<(), LifecycleError>> + 'a {
+    // An async block: see `run_phase`.
+    async move {
+        let future = std::panic::catch_unwind(AssertUnwindSafe(make))
+            .map_err(|panic| panicked(panic, name, kind))?;
+        match AssertUnwindSafe(future).catch_unwind().await {
+            Ok(result) => result.map_err(|source| LifecycleError::Failed {
+                component: name.to_owned(),
+                phase: kind,
+                source,
+            }),
+            Err(panic) => Err(panicked(panic, name, kind)),
+        }
     }
 }
 
