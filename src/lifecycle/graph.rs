@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Weak};
 
@@ -73,19 +74,20 @@ impl<'a> Graph<'a> {
         phase: Cow<'a, Arc<PhaseInner>>,
         component: Option<&'a dyn DynComponent>,
     ) -> (usize, bool) {
-        let key = Arc::as_ptr(&phase) as usize;
-        if let Some(&index) = self.index.get(&key) {
-            return (index, false);
-        }
         let index = self.nodes.len();
-        self.nodes.push(Node {
-            phase,
-            component,
-            parent: None,
-            children: (0, 0),
-        });
-        self.index.insert(key, index);
-        (index, true)
+        match self.index.entry(Arc::as_ptr(&phase) as usize) {
+            Entry::Occupied(known) => (*known.get(), false),
+            Entry::Vacant(new) => {
+                new.insert(index);
+                self.nodes.push(Node {
+                    phase,
+                    component,
+                    parent: None,
+                    children: (0, 0),
+                });
+                (index, true)
+            }
+        }
     }
 
     /// Walks the component tree under `root`, recording the parent/child edges.
@@ -103,6 +105,7 @@ impl<'a> Graph<'a> {
             let children = component.dyn_children().into_items();
             graph.nodes.reserve(children.len());
             graph.index.reserve(children.len());
+            stack.reserve(children.len());
             let from = graph.children.len();
             for child in children {
                 let phase = Cow::Borrowed(child.dyn_lifecycle().phase(kind).inner());
@@ -147,18 +150,18 @@ impl<'a> Graph<'a> {
         if !phase.has_afters() {
             return;
         }
-        let phase = Arc::clone(phase);
-        phase.each_after(|target| {
-            // Found by address: only a phase outside the tree is kept alive (by the graph).
-            let index = match self.index.get(&(Weak::as_ptr(target) as usize)) {
-                Some(&index) => index,
-                None => match target.upgrade() {
-                    Some(target) => self.node(Cow::Owned(target), None).0,
-                    None => return,
-                },
-            };
-            out.push(2 * index + 1);
+        // Found by address: only a phase outside the tree is kept alive (by the graph), and
+        // added once the phase is no longer borrowed.
+        let mut outside = Vec::new();
+        let known = &self.index;
+        phase.each_after(|target| match known.get(&(Weak::as_ptr(target) as usize)) {
+            Some(&index) => out.push(2 * index + 1),
+            None => outside.extend(target.upgrade()),
         });
+        for target in outside {
+            let (index, _) = self.node(Cow::Owned(target), None);
+            out.push(2 * index + 1);
+        }
     }
 
     /// The first cycle found by a depth-first search, as node indices (the first repeated last).
@@ -169,13 +172,16 @@ impl<'a> Graph<'a> {
         const NEW: u8 = 0;
         const ON_PATH: u8 = 1;
         const DONE: u8 = 2;
-        let mut marks: Vec<u8> = Vec::new();
-        let mut unfollowed: Vec<usize> = Vec::new();
+        // Sized for the tree; a node found outside it (through an `after` edge) grows them.
+        let mut marks: Vec<u8> = vec![NEW; 2 * self.nodes.len()];
+        let mut unfollowed: Vec<usize> = Vec::with_capacity(2 * self.nodes.len());
         // Each node on the path, and where its edges start in `unfollowed`.
-        let mut path: Vec<(usize, usize)> = Vec::new();
+        let mut path: Vec<(usize, usize)> = Vec::with_capacity(2 * self.nodes.len());
         let mut start = 0;
         while start < 2 * self.nodes.len() {
-            marks.resize(2 * self.nodes.len(), NEW);
+            if marks.len() < 2 * self.nodes.len() {
+                marks.resize(2 * self.nodes.len(), NEW);
+            }
             if marks[start] != NEW {
                 start += 1;
                 continue;
@@ -190,7 +196,9 @@ impl<'a> Graph<'a> {
                     continue;
                 }
                 let next = unfollowed.pop()?;
-                marks.resize(2 * self.nodes.len(), NEW);
+                if next >= marks.len() {
+                    marks.resize(2 * self.nodes.len(), NEW);
+                }
                 match marks[next] {
                     DONE => {}
                     ON_PATH => {

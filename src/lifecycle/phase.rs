@@ -283,6 +283,10 @@ impl PhaseInner {
         self.events[OVER].is_set()
     }
 
+    fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_started(&self) -> bool {
         self.events[STARTED].is_set()
     }
@@ -450,13 +454,19 @@ impl Phase {
                 // Most phases wait for nothing.
                 Pending::default()
             } else {
-                let mut afters = Vec::with_capacity(state.afters.len());
-                afters.extend(state.afters.iter().filter_map(Weak::upgrade));
-                Pending {
+                let mut pending = Pending {
                     waits: std::mem::take(&mut state.waits),
-                    dropped_afters: state.afters.len() - afters.len(),
-                    afters,
+                    ..Pending::default()
+                };
+                for after in &state.afters {
+                    match after.upgrade() {
+                        None => pending.dropped_afters += 1,
+                        // Finished already (as in a chain run in order): nothing to wait for.
+                        Some(after) if after.is_over() && !after.is_failed() => {}
+                        Some(after) => pending.afters.push(after),
+                    }
                 }
+                pending
             }
         };
         self.inner.events[SCHEDULED].set();
