@@ -3,6 +3,8 @@
 
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::pin::Pin;
+use std::task::Poll;
 
 use futures::FutureExt;
 use futures::future::FusedFuture;
@@ -130,19 +132,38 @@ where
         .take(handles.len())
         .collect();
     let failure = {
-        let mut pending: FuturesUnordered<_> = handles
-            .iter_mut()
-            .enumerate()
-            .map(|(index, handle)| async move { (index, handle.await) })
-            .collect();
-        loop {
+        let mut failure = None;
+        let mut pending = FuturesUnordered::new();
+        // Tasks done already (most, when they are quick) give their outputs at once, without a
+        // slot in the set; the others wait in it.
+        let mut unseen = handles.iter_mut().enumerate();
+        std::future::poll_fn(|cx| {
+            for (index, handle) in unseen.by_ref() {
+                match Pin::new(&mut *handle).poll(cx) {
+                    Poll::Ready(Ok(Ok(value))) => results[index] = Some(value),
+                    Poll::Ready(Ok(Err(error))) => {
+                        failure = Some((index, Failure::Error(error)));
+                        break;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        failure = Some((index, Failure::Join(error)));
+                        break;
+                    }
+                    Poll::Pending => pending.push(async move { (index, handle.await) }),
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        while failure.is_none() {
             match pending.next().await {
-                None => break None,
+                None => break,
                 Some((index, Ok(Ok(value)))) => results[index] = Some(value),
-                Some((index, Ok(Err(error)))) => break Some((index, Failure::Error(error))),
-                Some((index, Err(error))) => break Some((index, Failure::Join(error))),
+                Some((index, Ok(Err(error)))) => failure = Some((index, Failure::Error(error))),
+                Some((index, Err(error))) => failure = Some((index, Failure::Join(error))),
             }
         }
+        failure
     };
     let Some((failed, failure)) = failure else {
         return Ok(results
