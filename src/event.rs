@@ -59,6 +59,7 @@ impl Default for Repr {
 }
 
 impl Repr {
+    #[inline]
     fn raw(&self) -> &RawEvent {
         match self {
             Self::Own(raw) => raw,
@@ -118,6 +119,7 @@ impl Event {
     /// event.set();
     /// assert!(event.is_set());
     /// ```
+    #[inline]
     pub fn set(&self) {
         self.repr.raw().set();
     }
@@ -132,6 +134,7 @@ impl Event {
     /// event.clear();
     /// assert!(!event.is_set());
     /// ```
+    #[inline]
     pub fn clear(&self) {
         self.repr.raw().clear();
     }
@@ -144,6 +147,7 @@ impl Event {
     /// let event = asynchronously::Event::new();
     /// assert!(!event.is_set());
     /// ```
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.repr.raw().is_set()
     }
@@ -170,6 +174,7 @@ impl Event {
     /// # Cancel safety
     ///
     /// Dropping an `EventWait` only stops waiting; it takes nothing from other waiters.
+    #[inline]
     pub fn wait(&self) -> EventWait {
         EventWait {
             wait: WaitState::new(self.repr.raw()),
