@@ -554,6 +554,11 @@ impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
         self.core.is(ABORTED)
     }
     fn complete(&self, outcome: Result<T, JoinError>) {
+        // Nobody else holds the state (its handle was detached or dropped, and a handle is never
+        // cloned): nobody will read the outcome, so it is not stored.
+        if Arc::strong_count(self) == 1 {
+            return;
+        }
         self.core.complete(outcome);
     }
 }
