@@ -401,7 +401,7 @@ impl Periodic {
         // Nobody joins the loop's task: `ended` tells when it is over, and a cancel ends it.
         shared
             .rt
-            .spawn_unjoined(run_loop(Ended(shared.clone()), job));
+            .spawn_detached(run_loop(Ended(shared.clone()), job));
     }
 
     /// Whether the loop is running and has not been asked to stop.

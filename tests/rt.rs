@@ -172,6 +172,37 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A detached task runs to completion, counts as live until its future is dropped, is
+    /// drained like any other, and a drain inside one does not wait for itself; a panic in one
+    /// is caught and the executor lives on.
+    async fn spawn_detached_runs_counts_and_drains(rt, _clock) {
+        let drops = DropCounter::new();
+        let (go, gate) = futures::channel::oneshot::channel::<()>();
+        let token = drops.token();
+        rt.spawn_detached(async move {
+            let _token = token;
+            gate.await.unwrap();
+            7 // an output, dropped
+        });
+        assert_eq!(rt.live_tasks(), 1);
+        rt.spawn_detached(async { panic!("detached and broken") });
+        go.send(()).unwrap();
+        rt.wait_for_all_other_tasks().await;
+        assert_eq!(drops.count(), 1, "drained means its future was dropped");
+        assert_eq!(rt.live_tasks(), 0);
+
+        let (done, finished) = futures::channel::oneshot::channel();
+        let inner = rt.clone();
+        rt.spawn_detached(async move {
+            inner.wait_for_all_other_tasks().await; // not waiting for itself
+            done.send(()).unwrap();
+        });
+        finished.await.unwrap();
+        assert_eq!(rt.spawn(async { 8 }).await.unwrap(), 8);
+    }
+}
+
+each_runtime! {
     async fn is_finished_follows_the_task(rt, _clock) {
         let go = Event::new();
         let task = rt.spawn({

@@ -324,10 +324,39 @@ impl Runtime {
         }
     }
 
-    /// Spawns a task of the crate's own that nobody joins, and that ends itself (a `Periodic`'s
-    /// loop): like [`spawn`](Runtime::spawn) and [`JoinHandle::detach`], without the state a
-    /// handle shares with its task. It counts in [`live_tasks`](Runtime::live_tasks) all the same.
-    pub(crate) fn spawn_unjoined(&self, future: impl Future<Output = ()> + Send + 'static) {
+    /// Spawns `future` to run on its own, with no [`JoinHandle`]: fire and forget.
+    ///
+    /// What [`spawn`](Runtime::spawn) followed by [`JoinHandle::detach`] does, for less: no
+    /// state is shared with a handle (on tokio, the task is then the one allocation tokio
+    /// makes). The task counts in [`live_tasks`](Runtime::live_tasks) and is waited for by
+    /// [`wait_for_all_other_tasks`](Runtime::wait_for_all_other_tasks) like any other. Its
+    /// output is dropped; a panic in it is caught (the panic hook still reports it) and dropped
+    /// too, and never unwinds into the executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use asynchronously::rt::Runtime;
+    ///
+    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..3 {
+    ///     let done = done.clone();
+    ///     rt.spawn_detached(async move { done.fetch_add(1, Ordering::SeqCst); });
+    /// }
+    /// futures::executor::block_on(rt.wait_for_all_other_tasks());
+    /// assert_eq!(done.load(Ordering::SeqCst), 3);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Only if the [`Spawner`] itself panics; the task is then dropped and the panic resumes.
+    pub fn spawn_detached<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+    {
         let task = task::unjoined(future, &self.inner.registry);
         match &self.inner.native {
             Native::None => self.inner.spawner.spawn_boxed(Box::pin(task)),

@@ -469,14 +469,14 @@ where
     }
 }
 
-/// A task that nobody joins, for the crate's own loops that end themselves: no shared state, its
-/// outcome is dropped. It counts in the registry like any other.
+/// A task that nobody joins ([`Runtime::spawn_detached`](super::Runtime::spawn_detached)): no
+/// shared state, its outcome is dropped. It counts in the registry like any other.
 pub(super) fn unjoined<F>(
     future: F,
     registry: &Arc<Registry>,
 ) -> impl Future<Output = ()> + Send + use<F>
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: Future + Send + 'static,
 {
     Task::new(future, Unjoined::new(), registry)
 }
@@ -563,8 +563,8 @@ impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
     }
 }
 
-/// A task nobody joins (the crate's own, which end themselves): no shared state, its outcome is
-/// dropped. Its key is odd, where the address of a shared state is even.
+/// A task nobody joins: no shared state, its outcome is dropped. Its key is odd, where the
+/// address of a shared state is even.
 struct Unjoined(usize);
 
 impl Unjoined {
