@@ -1,10 +1,12 @@
 //! `JoinHandle`, `JoinError`, and the wrapper that runs every spawned task.
 //!
 //! Every task is wrapped in a `Task`, which (1) polls the user's future inside `catch_unwind`, so a
-//! panic never reaches the executor's thread; (2) checks for an abort before each poll; (3) drops
-//! the user's future *before* reporting the outcome to the [`JoinHandle`], so that awaiting an
-//! aborted handle means "its destructors have run"; and (4) reports `Cancelled` from a guard if
-//! the executor drops the task unfinished.
+//! panic never reaches the executor's thread; (2) checks for an abort before each poll (on tokio,
+//! tokio's abort drops the task instead); (3) drops the user's future *before* reporting the
+//! outcome to the [`JoinHandle`], so that awaiting an aborted handle means "its destructors have
+//! run"; and (4) reports `Cancelled` as it is dropped if the executor drops it unfinished (a
+//! destructor's panic, `Panicked`). A task reports through [`Report`]: to the state it shares with
+//! its handle, or nowhere for a task nobody joins.
 
 use std::any::Any;
 use std::fmt;
@@ -331,7 +333,7 @@ pub struct JoinHandle<T> {
 enum Handle<T> {
     /// Spawned through a [`Spawner`]: the task checks for an abort as it is polled.
     Own(Arc<Shared<T>>),
-    /// Spawned on tokio directly: tokio's abort drops the task, whose guard reports.
+    /// Spawned on tokio directly: tokio's abort drops the task, which reports as it is dropped.
     #[cfg(feature = "tokio")]
     Tokio(Arc<Shared<T, ()>>, tokio::task::JoinHandle<()>),
 }
