@@ -546,7 +546,9 @@ impl Periodic {
 impl Drop for Periodic {
     fn drop(&mut self) {
         if !self.detached {
-            // Dropping the handle cancels the loop.
+            // Dropping the handle cancels the loop: it runs no job any more (`active`), and one
+            // in progress is dropped (`cancelled`).
+            self.shared.active.store(false, Ordering::SeqCst);
             self.shared.cancelled.store(true, Ordering::SeqCst);
             self.shared.loop_waker.wake();
         }

@@ -372,6 +372,39 @@ each_runtime! {
     }
 }
 
+/// A handle dropped before its loop was first polled: the loop runs no job, even one due at once.
+#[test]
+fn a_handle_dropped_before_the_first_poll_runs_no_job() {
+    common::bounded(|| {
+        let queued: Arc<Mutex<Vec<asynchronously::rt::BoxFuture<()>>>> = Arc::default();
+        let rt = Runtime::with_timer(
+            {
+                let queued = queued.clone();
+                move |task| queued.lock().unwrap().push(task)
+            },
+            ManualClock::new(),
+        );
+        let runs = Arc::new(AtomicU32::new(0));
+        let job = {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let periodic = Periodic::builder(job, 100 * MS)
+            .first_at(SystemTime::UNIX_EPOCH) // in the past: due at once
+            .runtime(&rt)
+            .start()
+            .unwrap();
+        drop(periodic);
+        let tasks = std::mem::take(&mut *queued.lock().unwrap());
+        assert_eq!(tasks.len(), 1);
+        tasks.into_iter().for_each(futures::executor::block_on);
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(rt.live_tasks(), 0);
+    });
+}
+
 each_runtime! {
     /// Huge periods and far-future first runs neither panic nor overflow; stop still works.
     async fn huge_periods_and_far_first_runs_do_not_overflow(rt, clock) {
