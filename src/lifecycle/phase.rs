@@ -268,9 +268,8 @@ impl PhaseInner {
             .to_owned()
     }
 
-    /// Calls `each` with every phase this one is `after` that still exists.
-    /// Calls `each` on every phase this one is `after` (a dropped one's too: it cannot be
-    /// upgraded).
+    /// Calls `each` on every phase this one is `after`, as a `Weak` (a dropped one's too: it
+    /// cannot be upgraded).
     pub(crate) fn each_after(&self, mut each: impl FnMut(&Weak<PhaseInner>)) {
         self.lock().afters.iter().for_each(&mut each);
     }
