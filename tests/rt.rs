@@ -126,16 +126,19 @@ each_runtime! {
     }
 }
 
+/// Panics as it is dropped: a future holding one has a panicking destructor.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("destructor failed");
+    }
+}
+
 each_runtime! {
     /// A future whose destructor panics after it completed is reported as a panic, and the
     /// executor survives it.
     async fn a_panicking_destructor_is_reported(rt, _clock) {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("destructor failed");
-            }
-        }
         let task = rt.spawn(async {
             let _guard = PanicOnDrop;
             7
@@ -150,12 +153,6 @@ each_runtime! {
     /// Aborting a task whose future panics as it is dropped reports that panic, on every
     /// executor (on tokio, tokio's abort drops the task), and the executor survives it.
     async fn an_aborted_task_with_a_panicking_destructor_reports_the_panic(rt, _clock) {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("destructor failed");
-            }
-        }
         let (started, began) = futures::channel::oneshot::channel();
         let task = rt.spawn(async move {
             let _guard = PanicOnDrop;
@@ -448,12 +445,6 @@ fn spawning_where_the_executor_is_gone_gives_cancelled() {
 /// gets the panic, and it does not unwind into the executor.
 #[test]
 fn a_task_dropped_unpolled_with_a_panicking_destructor_reports_the_panic() {
-    struct PanicOnDrop;
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            panic!("destructor failed");
-        }
-    }
     common::bounded(|| {
         let rt = Runtime::new(drop::<asynchronously::rt::BoxFuture<()>>);
         let guard = PanicOnDrop;

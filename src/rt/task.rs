@@ -464,11 +464,30 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let (task, handle) = joined(future, registry);
+    spawner.spawn_boxed(Box::pin(task));
+    handle
+}
+
+/// A task whose handle aborts it through their shared state (any executor but tokio), and that
+/// handle.
+fn joined<F>(
+    future: F,
+    registry: &Arc<Registry>,
+) -> (
+    impl Future<Output = ()> + Send + use<F>,
+    JoinHandle<F::Output>,
+)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     let shared = Arc::new(Shared::new());
-    spawner.spawn_boxed(Box::pin(Task::new(future, shared.clone(), registry)));
-    JoinHandle {
+    let task = Task::new(future, shared.clone(), registry);
+    let handle = JoinHandle {
         task: Some(Handle::Own(shared)),
-    }
+    };
+    (task, handle)
 }
 
 /// A task that nobody joins ([`Runtime::spawn_detached`](super::Runtime::spawn_detached)): no
@@ -495,11 +514,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let shared = Arc::new(Shared::new());
-    smol_spawn(executor, Task::new(future, shared.clone(), registry));
-    JoinHandle {
-        task: Some(Handle::Own(shared)),
-    }
+    let (task, handle) = joined(future, registry);
+    smol_spawn(executor, task);
+    handle
 }
 
 /// Spawns `task` on smol's global executor, or on `executor`, detached.
