@@ -315,13 +315,14 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         let registry = &self.inner.registry;
-        match &self.inner.native {
-            Native::None => task::spawn(&*self.inner.spawner, registry, future),
-            #[cfg(feature = "tokio")]
-            Native::Tokio(handle) => task::spawn_on_tokio(handle, registry, future),
-            #[cfg(feature = "smol")]
-            Native::Smol(executor) => task::spawn_on_smol(executor.as_deref(), registry, future),
+        #[cfg(feature = "tokio")]
+        if let Native::Tokio(handle) = &self.inner.native {
+            // Aborted through tokio's own handle: a task of its own kind.
+            return task::spawn_on_tokio(handle, registry, future);
         }
+        let (task, handle) = task::joined(future, registry);
+        self.place(task);
+        handle
     }
 
     /// Spawns `future` to run on its own, with no [`JoinHandle`]: fire and forget.
@@ -357,7 +358,12 @@ impl Runtime {
     where
         F: Future + Send + 'static,
     {
-        let task = task::unjoined(future, &self.inner.registry);
+        self.place(task::unjoined(future, &self.inner.registry));
+    }
+
+    /// Hands a task to the executor: on one of the adapters' directly, else boxed through the
+    /// spawner.
+    fn place(&self, task: impl Future<Output = ()> + Send + 'static) {
         match &self.inner.native {
             Native::None => self.inner.spawner.spawn_boxed(Box::pin(task)),
             #[cfg(feature = "tokio")]

@@ -16,7 +16,6 @@ use std::pin::Pin;
 use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
-use super::Spawner;
 use super::registry::{CurrentTask, Registration, Registry};
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard};
@@ -331,7 +330,8 @@ pub struct JoinHandle<T> {
 
 /// A task's shared state, by how it is aborted.
 enum Handle<T> {
-    /// Spawned through a [`Spawner`]: the task checks for an abort as it is polled.
+    /// Spawned through a [`Spawner`](super::Spawner), or on smol: the task checks for an abort
+    /// as it is polled.
     Own(Arc<Shared<T>>),
     /// Spawned on tokio directly: tokio's abort drops the task, which reports as it is dropped.
     #[cfg(feature = "tokio")]
@@ -455,23 +455,9 @@ enum Outcome<T> {
     Panicked(Box<dyn Any + Send + 'static>),
 }
 
-pub(super) fn spawn<F>(
-    spawner: &dyn Spawner,
-    registry: &Arc<Registry>,
-    future: F,
-) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (task, handle) = joined(future, registry);
-    spawner.spawn_boxed(Box::pin(task));
-    handle
-}
-
-/// A task whose handle aborts it through their shared state (any executor but tokio), and that
-/// handle.
-fn joined<F>(
+/// A task whose handle aborts it through their shared state (on any executor but tokio), and
+/// that handle.
+pub(super) fn joined<F>(
     future: F,
     registry: &Arc<Registry>,
 ) -> (
@@ -502,23 +488,6 @@ where
     Task::new(future, Unjoined::new(), registry)
 }
 
-/// [`spawn`] on smol's executor, without the box a [`Spawner`] takes: the task is stored in
-/// smol's own allocation.
-#[cfg(feature = "smol")]
-pub(super) fn spawn_on_smol<F>(
-    executor: Option<&smol::Executor<'static>>,
-    registry: &Arc<Registry>,
-    future: F,
-) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (task, handle) = joined(future, registry);
-    smol_spawn(executor, task);
-    handle
-}
-
 /// Spawns `task` on smol's global executor, or on `executor`, detached.
 #[cfg(feature = "smol")]
 pub(super) fn smol_spawn(
@@ -531,8 +500,9 @@ pub(super) fn smol_spawn(
     }
 }
 
-/// [`spawn`] on tokio, without the box a [`Spawner`] takes, and aborted through tokio: the task
-/// is stored in tokio's own allocation, and its shared state has no waker for aborts.
+/// A task spawned on tokio, without the box a [`Spawner`](super::Spawner) takes, and aborted
+/// through tokio: the task is stored in tokio's own allocation, and its shared state has no
+/// waker for aborts.
 #[cfg(feature = "tokio")]
 pub(super) fn spawn_on_tokio<F>(
     handle: &tokio::runtime::Handle,
