@@ -40,45 +40,12 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// when `wait` is called too.
 #[derive(Clone, Default)]
 pub struct Event {
-    repr: Repr,
+    inner: Arc<Inner>,
 }
 
-#[derive(Clone)]
-enum Repr {
-    /// An event of its own.
-    Own(Arc<RawEvent>),
-    /// One of the events that a larger shared state keeps inline (a lifecycle phase keeps its
-    /// four in its own allocation): the state, and which of its events this is.
-    Hosted(std::sync::Arc<dyn EventHost>, usize),
-}
-
-impl Default for Repr {
-    fn default() -> Self {
-        Self::Own(Arc::default())
-    }
-}
-
-impl Repr {
-    #[inline]
-    fn raw(&self) -> &RawEvent {
-        match self {
-            Self::Own(raw) => raw,
-            Self::Hosted(host, index) => host.event(*index),
-        }
-    }
-}
-
-/// A shared state that keeps events inline and hands out [`Event`]s on them
-/// ([`Event::hosted`]).
-pub(crate) trait EventHost: Send + Sync + 'static {
-    /// Its event number `index`.
-    fn event(&self, index: usize) -> &RawEvent;
-}
-
-/// The state of one event, to keep inline in a larger shared state: what [`Event`] shares, less
-/// the handle. The crate's own waits on it borrow it ([`RawEvent::wait`]).
+/// What the clones of an [`Event`] share.
 #[derive(Default)]
-pub(crate) struct RawEvent {
+struct Inner {
     /// Bit 0: the flag. Bit 1: a waiter has listened (sticky). Bits 2..: how many times the flag
     /// went from clear to set.
     state: AtomicU64,
@@ -119,9 +86,29 @@ impl Event {
     /// event.set();
     /// assert!(event.is_set());
     /// ```
-    #[inline]
     pub fn set(&self) {
-        self.repr.raw().set();
+        let state = &self.inner.state;
+        let mut current = state.load(Ordering::Acquire);
+        loop {
+            if current & SET != 0 {
+                return;
+            }
+            // One more set, flag raised, the listened bit kept.
+            let next = current.wrapping_add(ONE_SET) | SET;
+            match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        // Nobody ever listened: nothing to wake, and no listener list to allocate. A waiter
+        // raises LISTENED (an RMW on `state`) before it listens: if that came after our CAS, it
+        // saw the flag up and does not listen; if before, `current` has the bit and we notify.
+        if current & LISTENED == 0 {
+            return;
+        }
+        // `notify` is preceded by a SeqCst fence: a waiter that registered before it is woken,
+        // and one that registers after it sees the new state.
+        self.inner.waiters.notify(usize::MAX);
     }
 
     /// Lowers the flag; later waits block until the next [`set`](Event::set).
@@ -134,9 +121,8 @@ impl Event {
     /// event.clear();
     /// assert!(!event.is_set());
     /// ```
-    #[inline]
     pub fn clear(&self) {
-        self.repr.raw().clear();
+        self.inner.state.fetch_and(!SET, Ordering::AcqRel);
     }
 
     /// Whether the flag is set.
@@ -147,9 +133,8 @@ impl Event {
     /// let event = asynchronously::Event::new();
     /// assert!(!event.is_set());
     /// ```
-    #[inline]
     pub fn is_set(&self) -> bool {
-        self.repr.raw().is_set()
+        self.inner.state.load(Ordering::Acquire) & SET != 0
     }
 
     /// A future that completes once the flag is set: at once if it is set now, or at the next
@@ -174,64 +159,11 @@ impl Event {
     /// # Cancel safety
     ///
     /// Dropping an `EventWait` only stops waiting; it takes nothing from other waiters.
-    #[inline]
     pub fn wait(&self) -> EventWait {
         EventWait {
-            wait: WaitState::new(self.repr.raw()),
-            repr: self.repr.clone(),
-        }
-    }
-
-    /// An event kept inline in `host`, as its event number `index`.
-    pub(crate) fn hosted(host: std::sync::Arc<dyn EventHost>, index: usize) -> Self {
-        Self {
-            repr: Repr::Hosted(host, index),
-        }
-    }
-}
-
-impl RawEvent {
-    /// [`Event::set`].
-    pub(crate) fn set(&self) {
-        let state = &self.state;
-        let mut current = state.load(Ordering::Acquire);
-        loop {
-            if current & SET != 0 {
-                return;
-            }
-            // One more set, flag raised, the listened bit kept.
-            let next = current.wrapping_add(ONE_SET) | SET;
-            match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
-        // Nobody ever listened: nothing to wake, and no listener list to allocate. A waiter
-        // raises LISTENED (an RMW on `state`) before it listens: if that came after our CAS, it
-        // saw the flag up and does not listen; if before, `current` has the bit and we notify.
-        if current & LISTENED == 0 {
-            return;
-        }
-        // `notify` is preceded by a SeqCst fence: a waiter that registered before it is woken,
-        // and one that registers after it sees the new state.
-        self.waiters.notify(usize::MAX);
-    }
-
-    /// [`Event::clear`].
-    pub(crate) fn clear(&self) {
-        self.state.fetch_and(!SET, Ordering::AcqRel);
-    }
-
-    /// [`Event::is_set`].
-    pub(crate) fn is_set(&self) -> bool {
-        self.state.load(Ordering::Acquire) & SET != 0
-    }
-
-    /// [`Event::wait`], borrowing the event.
-    pub(crate) fn wait(&self) -> RawWait<'_> {
-        RawWait {
-            wait: WaitState::new(self),
-            raw: self,
+            seen: self.inner.state.load(Ordering::Acquire),
+            event: self.clone(),
+            listener: None,
         }
     }
 }
@@ -263,8 +195,16 @@ impl fmt::Debug for Event {
 /// ```
 #[must_use = "an EventWait does nothing unless awaited"]
 pub struct EventWait {
-    repr: Repr,
-    wait: WaitState,
+    event: Event,
+    /// The state when the wait began: a different count of sets means a set happened since.
+    seen: u64,
+    listener: Option<EventListener>,
+}
+
+impl EventWait {
+    fn is_over(&self) -> bool {
+        is_over(self.seen, self.event.inner.state.load(Ordering::Acquire))
+    }
 }
 
 impl Future for EventWait {
@@ -272,68 +212,29 @@ impl Future for EventWait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.wait.poll(this.repr.raw(), cx)
-    }
-}
-
-/// [`EventWait`] for the crate's own waits: borrows the event instead of sharing it.
-#[must_use = "a wait does nothing unless awaited"]
-pub(crate) struct RawWait<'a> {
-    raw: &'a RawEvent,
-    wait: WaitState,
-}
-
-impl Future for RawWait<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        this.wait.poll(this.raw, cx)
-    }
-}
-
-/// What a wait keeps between polls.
-struct WaitState {
-    /// The state when the wait began: a different count of sets means a set happened since.
-    seen: u64,
-    listener: Option<EventListener>,
-}
-
-impl WaitState {
-    fn new(raw: &RawEvent) -> Self {
-        Self {
-            seen: raw.state.load(Ordering::Acquire),
-            listener: None,
-        }
-    }
-
-    fn is_over(&self, raw: &RawEvent) -> bool {
-        is_over(self.seen, raw.state.load(Ordering::Acquire))
-    }
-
-    fn poll(&mut self, raw: &RawEvent, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = &*this.event.inner;
         loop {
-            let now = raw.state.load(Ordering::Acquire);
-            if is_over(self.seen, now) {
-                self.listener = None;
+            let now = inner.state.load(Ordering::Acquire);
+            if is_over(this.seen, now) {
+                this.listener = None;
                 return Poll::Ready(());
             }
-            match &mut self.listener {
+            match &mut this.listener {
                 // Announce, listen, then check again: a set between the check and `listen` is
                 // not lost (see `Event::set`). Once announced, the bit stays: every later set
                 // notifies.
                 None => {
                     if now & LISTENED == 0 {
-                        let before = raw.state.fetch_or(LISTENED, Ordering::AcqRel);
-                        if is_over(self.seen, before) {
+                        let before = inner.state.fetch_or(LISTENED, Ordering::AcqRel);
+                        if is_over(this.seen, before) {
                             return Poll::Ready(());
                         }
                     }
-                    self.listener = Some(raw.waiters.listen());
+                    this.listener = Some(inner.waiters.listen());
                 }
                 Some(listener) => {
                     ready!(Pin::new(listener).poll(cx));
-                    self.listener = None;
+                    this.listener = None;
                 }
             }
         }
@@ -343,7 +244,7 @@ impl WaitState {
 impl fmt::Debug for EventWait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventWait")
-            .field("is_over", &self.wait.is_over(self.repr.raw()))
+            .field("is_over", &self.is_over())
             .finish()
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 
-use crate::event::RawEvent;
+use crate::Event;
 use crate::job::Job;
 use crate::rt::{BoxFuture, PanicPayload, Runtime, Timer};
 
@@ -217,7 +217,7 @@ impl PeriodicBuilder {
                 active: AtomicBool::new(false),
                 cancelled: AtomicBool::new(false),
                 loop_waker: AtomicWaker::new(),
-                ended: RawEvent::default(),
+                ended: Event::new(),
                 state: Mutex::new(State {
                     job: Some(self.job),
                 }),
@@ -320,7 +320,7 @@ struct Shared {
     /// The loop's task, woken by `deactivate` and by a cancel so that it sees them at once.
     loop_waker: AtomicWaker,
     /// Set when the loop has ended, however it ended.
-    ended: RawEvent,
+    ended: Event,
     state: Mutex<State>,
     schedule: Schedule,
     rt: Runtime,

@@ -1,8 +1,10 @@
 //! The synchronisation primitives of the hand-written protocols (`Event`, `JoinHandle`, the task
 //! registry): std's, or loom's under `--cfg loom` so that loom can explore their interleavings.
 //!
-//! Only those protocols go through this module. The rest of the crate (lifecycle, periodic, the
-//! runtime's own handle) uses std directly: loom tests do not exercise it.
+//! The rest of the crate takes its `Mutex` from here too, for [`lock`]; loom tests do not
+//! exercise it.
+
+use std::sync::PoisonError;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard, atomic};
@@ -12,6 +14,12 @@ pub(crate) use loom::sync::{Arc, Mutex, MutexGuard, atomic};
 
 #[cfg(not(loom))]
 pub(crate) use futures::task::AtomicWaker;
+
+/// Locks `mutex`, and goes on if a thread panicked while holding it: every state the crate
+/// keeps behind a lock is whole between two statements, so a panic elsewhere leaves it valid.
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// loom's model of an `AtomicWaker`, under the names `futures`' one uses.
 #[cfg(loom)]

@@ -17,35 +17,12 @@
 //! only the walk runs: the check costs one visit per component.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
 use super::phase::PhaseInner;
 use super::{DynComponent, LifecycleError, PhaseKind};
-
-/// Hashes a pointer: the address is already spread; a multiply mixes its low bits up.
-#[derive(Default)]
-struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(29);
-    }
-}
-
-type PtrMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
 
 /// A phase in the graph: its state, and the component it belongs to if it is in the tree.
 struct Node<'a> {
@@ -61,7 +38,8 @@ struct Node<'a> {
 
 struct Graph<'a> {
     nodes: Vec<Node<'a>>,
-    index: PtrMap<usize>,
+    /// Each node by the address of its phase.
+    index: HashMap<usize, usize>,
     /// The children of every node, each node's in one run.
     children: Vec<usize>,
     /// `(child, parent)` for each parent of a shared child but the first (most trees have none).
@@ -94,7 +72,7 @@ impl<'a> Graph<'a> {
     fn walk(root: &'a dyn DynComponent, kind: PhaseKind) -> Self {
         let mut graph = Graph {
             nodes: Vec::new(),
-            index: PtrMap::default(),
+            index: HashMap::new(),
             children: Vec::new(),
             other_parents: Vec::new(),
         };
@@ -237,8 +215,7 @@ impl<'a> Graph<'a> {
 /// every component) or through parents that own each other, so a leaf reached twice (a shared
 /// child) cannot close one, and a wide tree costs one atomic load per leaf.
 fn may_have_cycle(root: &dyn DynComponent, kind: PhaseKind) -> bool {
-    let mut seen: std::collections::HashSet<usize, BuildHasherDefault<PtrHasher>> =
-        std::collections::HashSet::default();
+    let mut seen = HashSet::new();
     let mut stack = vec![root];
     while let Some(component) = stack.pop() {
         let phase = component.dyn_lifecycle().phase(kind).inner();

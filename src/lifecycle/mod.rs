@@ -76,7 +76,6 @@
 //! `finished`), a second `init()` / `deinit()` call at warning level, as the Python package does.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::future::Future;
 
 use futures::future::BoxFuture;
@@ -306,10 +305,8 @@ pub trait ComponentExt: Component {
             other.lifecycle().deinit_phase(),
         );
         // Names first, so that a later cycle or failure can name both ends.
-        init.name_as(self.dyn_kept_name(), PhaseKind::Init);
-        deinit.name_as(self.dyn_kept_name(), PhaseKind::Deinit);
-        other_init.name_as(other.dyn_kept_name(), PhaseKind::Init);
-        other_deinit.name_as(other.dyn_kept_name(), PhaseKind::Deinit);
+        init.record_name(|| name.to_string());
+        other_init.record_name(|| other_name.to_string());
         // Check both before adding either, so that a failed call adds nothing.
         if init.is_scheduled() {
             return Err(LifecycleError::AlreadyScheduled {
@@ -360,15 +357,9 @@ delegate_component!(&C, Box<C>, std::sync::Arc<C>);
 pub(crate) trait DynComponent: Send + Sync {
     fn dyn_lifecycle(&self) -> &Lifecycle;
     fn dyn_name(&self) -> Cow<'_, str>;
-    /// The name to keep in a phase: see [`kept_name`].
-    fn dyn_kept_name(&self) -> Cow<'static, str>;
-    /// This component's phase `kind` and its subtree's, in one allocation that holds its hook.
-    fn dyn_run_phase<'a>(
-        &'a self,
-        kind: PhaseKind,
-        teardown: run::Teardown,
-        parent: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), LifecycleError>>;
+    /// The hook of phase `kind`, boxed (a component's default hooks are empty futures, which a
+    /// box does not allocate for).
+    fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>>;
     fn dyn_children(&self) -> Children<'_>;
 }
 
@@ -379,74 +370,24 @@ impl<C: Component> DynComponent for C {
     fn dyn_name(&self) -> Cow<'_, str> {
         self.name()
     }
-    fn dyn_kept_name(&self) -> Cow<'static, str> {
-        kept_name(&self.name())
-    }
-    fn dyn_run_phase<'a>(
-        &'a self,
-        kind: PhaseKind,
-        teardown: run::Teardown,
-        parent: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), LifecycleError>> {
-        Box::pin(run::run_phase(self, kind, teardown, parent))
+    fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>> {
+        match kind {
+            PhaseKind::Init => Box::pin(self.on_init()),
+            PhaseKind::Deinit => Box::pin(self.on_deinit()),
+        }
     }
     fn dyn_children(&self) -> Children<'_> {
         self.children()
     }
 }
 
-std::thread_local! {
-    /// The last plain type names cut on this thread, and where their last segment starts: two,
-    /// as each codegen unit may have its own copy of a type's name.
-    static CUTS: Cell<[(&'static str, usize); 2]> = const { Cell::new([("", 0); 2]) };
-    /// The last plain name [`short_type_name`] gave out on this thread.
-    static GIVEN: Cell<&'static str> = const { Cell::new("") };
-}
-
-/// `name`, owned: without allocating when it is the default name just given out (a `'static`
-/// slice of the type's name), as it is for most components.
-pub(crate) fn kept_name(name: &str) -> Cow<'static, str> {
-    let given = GIVEN.get();
-    if same_string(given, name) {
-        Cow::Borrowed(given)
-    } else {
-        Cow::Owned(name.to_owned())
-    }
-}
-
 /// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment. A plain
 /// path (no generics, the common case) is cut without allocating.
-///
-/// The default [`Component::name`] calls it in every phase of every component, so the cut of a
-/// plain path is remembered per thread for the last type names seen: the children of one
-/// collection share their type.
 fn short_type_name(full: &'static str) -> Cow<'static, str> {
-    let cuts = CUTS.get();
-    let start = match cuts.iter().find(|(cut, _)| same_string(cut, full)) {
-        Some(&(_, start)) => start,
-        None => {
-            // One pass from the end: the last `:`, unless something makes it more than a plain
-            // path.
-            let mut start = 0;
-            for (i, &b) in full.as_bytes().iter().enumerate().rev() {
-                match b {
-                    b'<' | b'(' | b'[' | b'&' | b' ' => return Cow::Owned(cut_paths(full)),
-                    b':' if start == 0 => start = i + 1,
-                    _ => {}
-                }
-            }
-            CUTS.set([(full, start), cuts[0]]);
-            start
-        }
-    };
-    let short = &full[start..];
-    GIVEN.set(short);
-    Cow::Borrowed(short)
-}
-
-/// Whether `a` and `b` are one string: the same bytes in memory, not only equal ones.
-fn same_string(a: &str, b: &str) -> bool {
-    a.as_ptr() == b.as_ptr() && a.len() == b.len()
+    if full.contains(['<', '(', '[', '&', ' ']) {
+        return Cow::Owned(cut_paths(full));
+    }
+    Cow::Borrowed(full.rsplit_once("::").map_or(full, |(_, last)| last))
 }
 
 fn cut_paths(full: &str) -> String {
@@ -473,39 +414,15 @@ fn cut_paths(full: &str) -> String {
 mod tests {
     use std::borrow::Cow;
 
-    use super::{kept_name, same_string, short_type_name};
-
-    #[test]
-    fn kept_names_borrow_the_default_and_own_the_rest() {
-        struct Database;
-        struct Generic<T>(T);
-        let default = short_type_name(std::any::type_name::<Database>());
-        // The default name just given out: kept as `'static`, the same string.
-        let kept = kept_name(&default);
-        assert!(matches!(kept, Cow::Borrowed("Database")));
-        assert!(same_string(&kept, &default));
-        // An equal string elsewhere, or a custom name: copied.
-        assert!(matches!(kept_name(&String::from("Database")), Cow::Owned(n) if n == "Database"));
-        assert!(matches!(kept_name("primary"), Cow::Owned(n) if n == "primary"));
-        // A generic type's default name is built, not a slice of the type name: kept owned.
-        let generic = short_type_name(std::any::type_name::<Generic<Database>>());
-        assert_eq!(generic, "Generic<Database>");
-        assert!(matches!(kept_name(&generic), Cow::Owned(n) if n == "Generic<Database>"));
-        // Two types in turn, each from its remembered cut.
-        struct Cache;
-        for _ in 0..3 {
-            assert_eq!(
-                short_type_name(std::any::type_name::<Database>()),
-                "Database"
-            );
-            assert_eq!(short_type_name(std::any::type_name::<Cache>()), "Cache");
-        }
-        assert_eq!(short_type_name("app::db::Pool"), "Pool");
-        assert_eq!(short_type_name("Plain"), "Plain");
-    }
+    use super::short_type_name;
 
     #[test]
     fn short_type_names() {
+        struct Database;
+        assert!(matches!(
+            short_type_name(std::any::type_name::<Database>()),
+            Cow::Borrowed("Database")
+        ));
         assert_eq!(short_type_name("my_app::Database"), "Database");
         assert_eq!(short_type_name("Plain"), "Plain");
         assert_eq!(

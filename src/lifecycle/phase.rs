@@ -1,15 +1,14 @@
 //! `Lifecycle` and `Phase`: the state a component embeds.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use crate::Event;
-use crate::event::{EventHost, RawEvent};
+use crate::event::Event;
 use crate::rt::{BoxFuture, Runtime};
+use crate::sync::{Mutex, lock};
 
 use super::{LifecycleError, PhaseKind};
 
@@ -34,13 +33,26 @@ use super::{LifecycleError, PhaseKind};
 /// let db = Database { lifecycle: Lifecycle::new() };
 /// assert!(!db.lifecycle().init_phase().scheduled().is_set());
 /// ```
-#[derive(Default)]
 pub struct Lifecycle {
     init: Phase,
     deinit: Phase,
     init_timeout: Option<Duration>,
     deinit_timeout: Option<Duration>,
     runtime: Option<Runtime>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        // The component's name, recorded once for both phases.
+        let name = Arc::new(OnceLock::new());
+        Self {
+            init: Phase::new(PhaseKind::Init, name.clone()),
+            deinit: Phase::new(PhaseKind::Deinit, name),
+            init_timeout: None,
+            deinit_timeout: None,
+            runtime: None,
+        }
+    }
 }
 
 impl Lifecycle {
@@ -196,82 +208,51 @@ impl fmt::Debug for Lifecycle {
 /// ```
 pub struct Phase {
     inner: Arc<PhaseInner>,
-    // Handles on the first three events of `inner`, which keeps all four inline: a phase is one
-    // allocation, and its events share its cache lines.
+}
+
+/// What a phase shares with the phases that wait for it (through a `Weak`, with
+/// [`Phase::after`]).
+pub(crate) struct PhaseInner {
+    kind: PhaseKind,
+    /// The component's name, shared with the other phase of its lifecycle: recorded when a
+    /// phase is scheduled or a dependency declared, for the errors of other phases.
+    name: Arc<OnceLock<String>>,
     scheduled: Event,
     started: Event,
     finished: Event,
-}
-
-impl Default for Phase {
-    fn default() -> Self {
-        let inner = Arc::new(PhaseInner::default());
-        let host = || Arc::clone(&inner) as Arc<dyn EventHost>;
-        Self {
-            scheduled: Event::hosted(host(), SCHEDULED),
-            started: Event::hosted(host(), STARTED),
-            finished: Event::hosted(host(), FINISHED),
-            inner,
-        }
-    }
-}
-
-/// The events of a phase, by their index in [`PhaseInner::events`].
-const SCHEDULED: usize = 0;
-const STARTED: usize = 1;
-const FINISHED: usize = 2;
-/// Set once the phase is over, finished or failed: what dependents wait on (one event, so that a
-/// wait listens once).
-const OVER: usize = 3;
-
-#[derive(Default)]
-pub(crate) struct PhaseInner {
-    events: [RawEvent; 4],
+    /// Set once the phase is over, finished or failed: what dependents wait on.
+    over: Event,
     failed: AtomicBool,
-    /// Whether the phase was scheduled: written only under the `state` lock (so that `after` and
-    /// `wait_before` see it consistently there), read without it elsewhere.
+    /// Whether the phase was scheduled: written only under the `waits` lock (so that `after`
+    /// and `wait_before` see it consistently there), read without it elsewhere.
     is_scheduled: AtomicBool,
-    /// Whether `state.afters` is not empty, readable without the lock (the cycle check reads it
+    /// Whether `waits.afters` is not empty, readable without the lock (the cycle check reads it
     /// on every component).
     has_afters: AtomicBool,
-    state: Mutex<PhaseState>,
+    waits: Mutex<Waits>,
 }
 
 #[derive(Default)]
-struct PhaseState {
-    /// The component's name, once known: recorded when the phase is checked or scheduled. The
-    /// default names are `'static` and kept without allocating.
-    name: Option<Cow<'static, str>>,
-    kind: Option<PhaseKind>,
+struct Waits {
     /// `wait_before` futures, taken when the phase is scheduled.
-    waits: Vec<BoxFuture<()>>,
+    futures: Vec<BoxFuture<()>>,
     /// `after` edges, kept for the cycle check.
     afters: Vec<Weak<PhaseInner>>,
 }
 
-impl EventHost for PhaseInner {
-    fn event(&self, index: usize) -> &RawEvent {
-        &self.events[index]
-    }
-}
-
 impl PhaseInner {
-    fn lock(&self) -> MutexGuard<'_, PhaseState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
+    /// The component's name as recorded, for errors about it.
     pub(crate) fn name(&self) -> String {
-        self.lock()
-            .name
-            .as_deref()
-            .unwrap_or("<unnamed>")
+        self.name
+            .get()
+            .map_or("<unnamed>", String::as_str)
             .to_owned()
     }
 
     /// Calls `each` on every phase this one is `after`, as a `Weak` (a dropped one's too: it
     /// cannot be upgraded).
-    pub(crate) fn each_after(&self, mut each: impl FnMut(&Weak<PhaseInner>)) {
-        self.lock().afters.iter().for_each(&mut each);
+    pub(crate) fn each_after(&self, each: impl FnMut(&Weak<PhaseInner>)) {
+        lock(&self.waits).afters.iter().for_each(each);
     }
 
     pub(crate) fn has_afters(&self) -> bool {
@@ -279,31 +260,41 @@ impl PhaseInner {
     }
 
     pub(crate) fn is_over(&self) -> bool {
-        self.events[OVER].is_set()
+        self.over.is_set()
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.is_set()
     }
 
     fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn is_started(&self) -> bool {
-        self.events[STARTED].is_set()
+    /// Waits until the phase is over; `true` if it finished, `false` if it failed.
+    pub(crate) async fn outcome(&self) -> bool {
+        if !self.is_over() {
+            self.over.wait().await;
+        }
+        !self.is_failed()
     }
 }
 
-/// What a phase waits for, handed over when it is scheduled.
+/// What a phase waits for before it starts, handed over when it is scheduled.
 #[derive(Default)]
-pub(crate) struct Pending {
-    pub(crate) waits: Vec<BoxFuture<()>>,
+pub(crate) struct Dependencies {
+    /// The futures given to `wait_before`.
+    pub(crate) futures: Vec<BoxFuture<()>>,
+    /// The phases it is `after` that are not over yet (or failed).
     pub(crate) afters: Vec<Arc<PhaseInner>>,
     /// `after` targets dropped before this phase was scheduled.
     pub(crate) dropped_afters: usize,
 }
 
-impl Pending {
+impl Dependencies {
     /// Nothing to wait for before the phase starts.
     pub(crate) fn is_empty(&self) -> bool {
-        self.waits.is_empty() && self.afters.is_empty() && self.dropped_afters == 0
+        self.futures.is_empty() && self.afters.is_empty() && self.dropped_afters == 0
     }
 }
 
@@ -317,7 +308,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().scheduled().is_set());
     /// ```
     pub fn scheduled(&self) -> &Event {
-        &self.scheduled
+        &self.inner.scheduled
     }
 
     /// Set once every `wait_before` future and `after` phase has completed, just before the
@@ -330,7 +321,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().started().is_set());
     /// ```
     pub fn started(&self) -> &Event {
-        &self.started
+        &self.inner.started
     }
 
     /// Set once the phase is over: for init, the children finished init and `on_init` returned
@@ -344,7 +335,7 @@ impl Phase {
     /// let done = lifecycle.init_phase().finished().wait(); // a 'static future to hand out
     /// ```
     pub fn finished(&self) -> &Event {
-        &self.finished
+        &self.inner.finished
     }
 
     /// Whether the phase failed: its hook erred or panicked, a dependency failed, it timed out,
@@ -357,7 +348,7 @@ impl Phase {
     /// assert!(!lifecycle.init_phase().is_failed());
     /// ```
     pub fn is_failed(&self) -> bool {
-        self.inner.failed.load(Ordering::Acquire)
+        self.inner.is_failed()
     }
 
     /// Makes the phase wait for `future` before its hook runs: Python's
@@ -383,11 +374,11 @@ impl Phase {
         &self,
         future: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LifecycleError> {
-        let mut state = self.inner.lock();
+        let mut waits = lock(&self.inner.waits);
         if self.is_scheduled() {
-            return Err(already_scheduled(&state));
+            return Err(self.already_scheduled());
         }
-        state.waits.push(Box::pin(future));
+        waits.futures.push(Box::pin(future));
         Ok(())
     }
 
@@ -413,106 +404,112 @@ impl Phase {
     ///
     /// [`LifecycleError::AlreadyScheduled`] once this phase was scheduled.
     pub fn after(&self, other: &Phase) -> Result<(), LifecycleError> {
-        let mut state = self.inner.lock();
+        let mut waits = lock(&self.inner.waits);
         if self.is_scheduled() {
-            return Err(already_scheduled(&state));
+            return Err(self.already_scheduled());
         }
-        state.afters.push(Arc::downgrade(&other.inner));
+        waits.afters.push(Arc::downgrade(&other.inner));
         self.inner.has_afters.store(true, Ordering::Release);
         Ok(())
+    }
+
+    fn new(kind: PhaseKind, name: Arc<OnceLock<String>>) -> Self {
+        Self {
+            inner: Arc::new(PhaseInner {
+                kind,
+                name,
+                scheduled: Event::new(),
+                started: Event::new(),
+                finished: Event::new(),
+                over: Event::new(),
+                failed: AtomicBool::new(false),
+                is_scheduled: AtomicBool::new(false),
+                has_afters: AtomicBool::new(false),
+                waits: Mutex::new(Waits::default()),
+            }),
+        }
     }
 
     pub(crate) fn inner(&self) -> &Arc<PhaseInner> {
         &self.inner
     }
 
+    pub(crate) fn kind(&self) -> PhaseKind {
+        self.inner.kind
+    }
+
     pub(crate) fn is_scheduled(&self) -> bool {
         self.inner.is_scheduled.load(Ordering::Acquire)
     }
 
-    /// Records the component's name (if not yet known) and the phase's kind.
-    pub(crate) fn name_as(&self, name: Cow<'static, str>, kind: PhaseKind) {
-        let mut state = self.inner.lock();
-        state.kind = Some(kind);
-        if state.name.is_none() {
-            state.name = Some(name);
+    /// Records the component's name, unless one is recorded already.
+    pub(crate) fn record_name(&self, name: impl FnOnce() -> String) {
+        if self.inner.name.get().is_none() {
+            // Two racing callers record the same name; either one is kept.
+            let _ = self.inner.name.set(name());
         }
     }
 
-    /// Schedules the phase; `None` if it already was.
-    pub(crate) fn schedule(&self, name: Cow<'static, str>, kind: PhaseKind) -> Option<Pending> {
-        let pending = {
-            let mut state = self.inner.lock();
+    /// Schedules the phase and hands over what it waits for; `None` if it was scheduled already.
+    pub(crate) fn schedule(&self, name: impl FnOnce() -> String) -> Option<Dependencies> {
+        self.record_name(name);
+        let dependencies = {
+            let mut waits = lock(&self.inner.waits);
             if self.is_scheduled() {
                 return None;
             }
             self.inner.is_scheduled.store(true, Ordering::Release);
-            state.kind = Some(kind);
-            state.name = Some(name);
-            if state.waits.is_empty() && state.afters.is_empty() {
-                // Most phases wait for nothing.
-                Pending::default()
-            } else {
-                let mut pending = Pending {
-                    waits: std::mem::take(&mut state.waits),
-                    ..Pending::default()
-                };
-                for after in &state.afters {
-                    match after.upgrade() {
-                        None => pending.dropped_afters += 1,
-                        // Finished already (as in a chain run in order): nothing to wait for.
-                        Some(after) if after.is_over() && !after.is_failed() => {}
-                        Some(after) => pending.afters.push(after),
-                    }
+            let mut dependencies = Dependencies {
+                futures: std::mem::take(&mut waits.futures),
+                ..Dependencies::default()
+            };
+            for after in &waits.afters {
+                match after.upgrade() {
+                    None => dependencies.dropped_afters += 1,
+                    // Finished already (as in a chain run in order): nothing to wait for.
+                    Some(after) if after.is_over() && !after.is_failed() => {}
+                    Some(after) => dependencies.afters.push(after),
                 }
-                pending
             }
+            dependencies
         };
-        self.inner.events[SCHEDULED].set();
-        Some(pending)
+        self.inner.scheduled.set();
+        Some(dependencies)
     }
 
     pub(crate) fn start(&self) {
-        self.inner.events[STARTED].set();
+        self.inner.started.set();
     }
 
     pub(crate) fn finish(&self) {
-        self.inner.events[FINISHED].set();
-        self.inner.events[OVER].set();
+        self.inner.finished.set();
+        self.inner.over.set();
     }
 
     pub(crate) fn fail(&self) {
         self.inner.failed.store(true, Ordering::Release);
-        self.inner.events[OVER].set();
+        self.inner.over.set();
     }
 
     pub(crate) fn is_over(&self) -> bool {
         self.inner.is_over()
     }
-}
 
-/// Waits until `phase` is over; `true` if it finished, `false` if it failed.
-pub(crate) async fn outcome(phase: &PhaseInner) -> bool {
-    if !phase.is_over() {
-        phase.events[OVER].wait().await;
-    }
-    !phase.failed.load(Ordering::Acquire)
-}
-
-fn already_scheduled(state: &PhaseState) -> LifecycleError {
-    LifecycleError::AlreadyScheduled {
-        component: state.name.as_deref().unwrap_or("<unnamed>").to_owned(),
-        phase: state.kind.unwrap_or(PhaseKind::Init),
+    fn already_scheduled(&self) -> LifecycleError {
+        LifecycleError::AlreadyScheduled {
+            component: self.inner.name(),
+            phase: self.inner.kind,
+        }
     }
 }
 
 impl fmt::Debug for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Phase")
-            .field("scheduled", &self.scheduled.is_set())
-            .field("started", &self.started.is_set())
-            .field("finished", &self.finished.is_set())
-            .field("failed", &self.inner.failed.load(Ordering::Acquire))
+            .field("scheduled", &self.inner.scheduled.is_set())
+            .field("started", &self.inner.started.is_set())
+            .field("finished", &self.inner.finished.is_set())
+            .field("failed", &self.inner.is_failed())
             .finish()
     }
 }

@@ -1,22 +1,29 @@
 //! Running a phase over a component tree, and `run_until`.
+//!
+//! A run is flat. Every component's phase is a [`PhaseRun`] in one list, and what one waits for
+//! (its dependencies, its hook, a phase that another run scheduled) is a [`Step`] in one
+//! `FuturesUnordered`. A parent waits for its children by counting them, and what follows from
+//! an event (a child is over, so its parent's hook runs, so the parent is over, ...) is queued as
+//! [`Todo`]s on a stack and done in a loop: a tree as deep as its data costs no stack per level,
+//! and neither does dropping a run.
+//!
+//! A component with a timeout is the exception: its subtree is a run of its own, raced against
+//! its deadline, so that the deadline drops exactly that subtree.
 
 use std::any::Any;
 use std::future::Future;
-use std::future::poll_fn;
-use std::panic::AssertUnwindSafe;
-use std::pin::pin;
-use std::task::Poll;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, ready};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::phase::{Pending, PhaseInner, outcome};
-use super::{
-    BoxError, Component, ComponentExt, DynComponent, LifecycleError, Phase, PhaseKind, graph,
-};
+use super::phase::{Dependencies, Phase};
+use super::{BoxError, Component, ComponentExt, DynComponent, LifecycleError, PhaseKind, graph};
+use crate::gather::strict_gather;
 use crate::rt::PanicPayload;
-use crate::strict_gather;
 
 /// Which components a deinit takes down.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,15 +34,14 @@ pub(crate) enum Teardown {
     OnlyInitialized,
 }
 
-/// `init()` / `deinit()` on a root: a second call warns; then the cycle check; then the phase.
+/// `init()` / `deinit()` on a root: a second call warns; then the cycle check; then the run.
 pub(crate) async fn run_top<C: Component>(
     component: &C,
     kind: PhaseKind,
     teardown: Teardown,
 ) -> Result<(), LifecycleError> {
     let component: &dyn DynComponent = component;
-    let phase = component.dyn_lifecycle().phase(kind);
-    if phase.is_scheduled() {
+    if component.dyn_lifecycle().phase(kind).is_scheduled() {
         log::warn!(
             "{}: {kind} was already called; this call does nothing",
             component.dyn_name()
@@ -43,365 +49,512 @@ pub(crate) async fn run_top<C: Component>(
         return Ok(());
     }
     graph::check(component, kind)?;
-    component.dyn_run_phase(kind, teardown, None).await
+    run_subtree(component, kind, teardown, None).await
 }
 
-/// Marks the phase failed if its future is dropped before the phase is over, so that nothing
-/// waits on a cancelled phase forever.
-struct FailIfCancelled<'a>(&'a Phase, &'a str, PhaseKind);
-
-impl Drop for FailIfCancelled<'_> {
-    fn drop(&mut self) {
-        if !self.0.is_over() {
-            self.0.fail();
-            log::debug!("{}: {} cancelled", self.1, self.2);
-        }
-    }
-}
-
-/// Fails the phase if the future that was to run it is dropped before it started (a sibling's
-/// failure cancels children that were not polled yet): without it, a phase that was never
-/// scheduled would leave whatever waits on it waiting for ever. Does nothing if the phase was
-/// scheduled by someone else (a diamond's other parent).
-struct FailIfNeverStarted<'a> {
+/// Runs phase `kind` of `component` and its subtree, within the component's timeout if it has
+/// one. `parent` is the component whose run this one is part of, if any.
+fn run_subtree<'a>(
     component: &'a dyn DynComponent,
     kind: PhaseKind,
-    armed: bool,
-}
-
-impl Drop for FailIfNeverStarted<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let phase = self.component.dyn_lifecycle().phase(self.kind);
-        let name = self.component.dyn_kept_name();
-        if phase.schedule(name.clone(), self.kind).is_some() {
-            phase.fail();
-            log::debug!("{name}: {} cancelled before it started", self.kind);
+    teardown: Teardown,
+    parent: Option<&'a dyn DynComponent>,
+) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
+    // Made now, not when first polled: a run dropped unpolled still fails its phase as
+    // cancelled before it started.
+    let run = Run::new(component, kind, teardown, parent);
+    let lifecycle = component.dyn_lifecycle();
+    async move {
+        let Some(limit) = lifecycle.timeout(kind) else {
+            return run.await;
+        };
+        let deadline = lifecycle.timer_runtime().sleep(limit);
+        match select(run, pin!(deadline)).await {
+            Either::Left((result, _)) => result,
+            // The run is dropped, which fails every phase in it that is not over.
+            Either::Right(((), _)) => Err(LifecycleError::TimedOut {
+                component: component.dyn_name().into_owned(),
+                phase: kind,
+                after: limit,
+            }),
         }
     }
 }
 
-/// Runs `kind` of `component` and its subtree. `parent` is set when a parent runs it.
-///
-/// Generic over the component, so that its hook lives inside this future: with the box a child
-/// gets from [`DynComponent::dyn_run_phase`], one allocation per component and phase. What few
-/// components need (dependencies, a timeout, children) is boxed on the side when they have it,
-/// so that a leaf's future stays small.
-pub(crate) fn run_phase<'a, C: Component>(
-    component: &'a C,
+/// One component's phase in a run, and the guard that fails it if the run is dropped first.
+struct PhaseRun<'a> {
+    component: &'a dyn DynComponent,
+    phase: &'a Phase,
+    /// Its parent's index in the run.
+    parent: Option<usize>,
+    state: State,
+    /// Children not over yet.
+    children_left: usize,
+    /// The first error of its deinit hook or of a child's deinit, returned once all are over.
+    error: Option<LifecycleError>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not scheduled yet.
+    Made,
+    /// Scheduled by this run.
+    Running,
+    /// Scheduled by someone else (a diamond's other parent), or run by a run of its own (it has a
+    /// timeout): this run only waits for it.
+    Elsewhere,
+    Over,
+}
+
+impl Drop for PhaseRun<'_> {
+    fn drop(&mut self) {
+        let (phase, kind) = (self.phase, self.phase.kind());
+        match self.state {
+            State::Made => {
+                // Scheduled and failed, so that nothing waits on it forever; unless someone else
+                // scheduled it.
+                if phase
+                    .schedule(|| self.component.dyn_name().into_owned())
+                    .is_some()
+                {
+                    phase.fail();
+                    log::debug!(
+                        "{}: {kind} cancelled before it started",
+                        self.component.dyn_name()
+                    );
+                }
+            }
+            State::Running if !phase.is_over() => {
+                phase.fail();
+                log::debug!("{}: {kind} cancelled", self.component.dyn_name());
+            }
+            State::Running | State::Elsewhere | State::Over => {}
+        }
+    }
+}
+
+/// What is to be done next for a phase of the run.
+enum Todo {
+    Schedule,
+    /// Its dependencies are over.
+    Start,
+    /// Deinit: run the hook if init left something to undo.
+    Undo,
+    RunHook,
+    HookDone(Result<(), BoxError>),
+    Finish(Result<(), LifecycleError>),
+    /// One of its children is over, with this result.
+    ChildOver(Result<(), LifecycleError>),
+    /// A phase run elsewhere is over: `true` if it finished.
+    ElsewhereOver(bool),
+}
+
+/// Something a phase of the run waits for, and what follows when it is over.
+struct Step<'a> {
+    index: usize,
+    wait: Wait<'a>,
+}
+
+enum Wait<'a> {
+    /// Its `wait_before` futures and `after` phases.
+    Dependencies(BoxFuture<'a, Result<(), LifecycleError>>),
+    /// Deinit: the init in progress.
+    Init(BoxFuture<'a, bool>),
+    Hook(BoxFuture<'a, Result<(), BoxError>>),
+    /// The outcome of a phase scheduled elsewhere.
+    Elsewhere(BoxFuture<'a, bool>),
+    /// The subtree of a child with a timeout.
+    Subtree(BoxFuture<'a, Result<(), LifecycleError>>),
+}
+
+impl Future for Step<'_> {
+    type Output = (usize, Todo);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(usize, Todo)> {
+        let todo = match &mut self.wait {
+            Wait::Dependencies(future) => match ready!(future.as_mut().poll(cx)) {
+                Ok(()) => Todo::Start,
+                Err(error) => Todo::Finish(Err(error)),
+            },
+            Wait::Init(future) => {
+                ready!(future.as_mut().poll(cx));
+                Todo::Undo
+            }
+            Wait::Hook(future) => Todo::HookDone(ready!(poll_hook(future, cx))),
+            Wait::Elsewhere(future) => Todo::ElsewhereOver(ready!(future.as_mut().poll(cx))),
+            Wait::Subtree(future) => Todo::Finish(ready!(future.as_mut().poll(cx))),
+        };
+        Poll::Ready((self.index, todo))
+    }
+}
+
+/// Polls a hook; a panic is its error.
+fn poll_hook(
+    hook: &mut BoxFuture<'_, Result<(), BoxError>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), BoxError>> {
+    catch_unwind(AssertUnwindSafe(|| hook.as_mut().poll(cx))).unwrap_or_else(|panic| {
+        let payload: BoxError = Box::new(PanicPayload::new(panic));
+        Poll::Ready(Err(payload))
+    })
+}
+
+/// One phase over a subtree: the future of [`run_subtree`] without its timeout.
+struct Run<'a> {
     kind: PhaseKind,
     teardown: Teardown,
-    parent: Option<&'a str>,
-) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
-    // Made here, outside the async fn, so that it fires even if the future is dropped unpolled.
-    let never_started = FailIfNeverStarted {
-        component,
-        kind,
-        armed: true,
-    };
-    // An async block, not an async fn: its state keeps each argument once (an async fn keeps
-    // its arguments beside the locals it moves them into). This future is most of the
-    // allocation each component's phase costs.
-    async move {
-        let lifecycle = component.lifecycle();
-        let phase = lifecycle.phase(kind);
-        let name = component.name();
-        // What is set up before the first await stays out of this future's state (a helper's
-        // locals).
-        let Some(dependencies) = schedule(phase, &name, kind, never_started) else {
+    /// The component outside this run that it is part of, for a diamond's error.
+    parent: Option<&'a dyn DynComponent>,
+    /// What the phases wait for. Dropped before `phases`: a cancelled hook is gone before its
+    /// phase fails.
+    steps: FuturesUnordered<Step<'a>>,
+    /// Every phase of the run: the root's first, each child's after its parent's.
+    phases: Vec<PhaseRun<'a>>,
+    /// What is to be done now, the last first.
+    todo: Vec<(usize, Todo)>,
+    /// The run's result, once it is over.
+    result: Option<Result<(), LifecycleError>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        root: &'a dyn DynComponent,
+        kind: PhaseKind,
+        teardown: Teardown,
+        parent: Option<&'a dyn DynComponent>,
+    ) -> Self {
+        let mut run = Self {
+            kind,
+            teardown,
+            parent,
+            steps: FuturesUnordered::new(),
+            phases: Vec::new(),
+            todo: vec![(0, Todo::Schedule)],
+            result: None,
+        };
+        run.add(root, None);
+        run
+    }
+
+    fn add(&mut self, component: &'a dyn DynComponent, parent: Option<usize>) -> usize {
+        self.phases.push(PhaseRun {
+            component,
+            phase: component.dyn_lifecycle().phase(self.kind),
+            parent,
+            state: State::Made,
+            children_left: 0,
+            error: None,
+        });
+        self.phases.len() - 1
+    }
+
+    fn wait(&mut self, index: usize, wait: Wait<'a>) {
+        self.steps.push(Step { index, wait });
+    }
+
+    fn then(&mut self, index: usize, todo: Todo) {
+        self.todo.push((index, todo));
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.phases[index].component.dyn_name().into_owned()
+    }
+
+    fn do_next(&mut self, index: usize, todo: Todo, cx: &mut Context<'_>) {
+        match todo {
+            Todo::Schedule => self.schedule(index),
+            Todo::Start => self.start(index),
+            Todo::Undo => self.undo(index),
+            Todo::RunHook => self.run_hook(index, cx),
+            Todo::HookDone(result) => self.hook_done(index, result),
+            Todo::Finish(result) => self.finish(index, result),
+            Todo::ChildOver(result) => self.child_over(index, result),
+            Todo::ElsewhereOver(finished) => {
+                let result = if finished {
+                    Ok(())
+                } else {
+                    let waiting = match self.phases[index].parent {
+                        Some(parent) => self.name(parent),
+                        None => self.parent.map_or_else(
+                            || self.name(index),
+                            |parent| parent.dyn_name().into_owned(),
+                        ),
+                    };
+                    Err(LifecycleError::DependencyFailed {
+                        component: waiting,
+                        dependency: self.name(index),
+                        phase: self.kind,
+                    })
+                };
+                self.finish(index, result);
+            }
+        }
+    }
+
+    fn schedule(&mut self, index: usize) {
+        let (kind, teardown) = (self.kind, self.teardown);
+        let (component, parent) = (self.phases[index].component, self.phases[index].parent);
+        if let Some(parent) = parent {
+            if component.dyn_lifecycle().timeout(kind).is_some() {
+                // Its subtree is a run of its own, within its timeout.
+                self.phases[index].state = State::Elsewhere;
+                let parent = self.phases[parent].component;
+                let subtree = run_subtree(component, kind, teardown, Some(parent));
+                return self.wait(index, Wait::Subtree(Box::pin(subtree)));
+            }
+        }
+        let run = &mut self.phases[index];
+        let phase = run.phase;
+        let Some(dependencies) = phase.schedule(|| component.dyn_name().into_owned()) else {
             // Scheduled already, by another parent (a diamond): wait for it, so that "parent
             // finished" means "subtree finished".
-            return Box::pin(scheduled_elsewhere(phase, &name, kind, parent)).await;
+            run.state = State::Elsewhere;
+            let outcome = phase.inner().outcome();
+            self.wait(index, Wait::Elsewhere(Box::pin(outcome)));
+            return;
         };
-        let cancelled = FailIfCancelled(phase, &name, kind);
-        // The body is made in each arm, so that the state has room for it once.
-        let result = match lifecycle.timeout(kind) {
-            None => run_body(component, phase, &name, kind, teardown, dependencies).await,
-            Some(limit) => {
-                let body = run_body(component, phase, &name, kind, teardown, dependencies);
-                Box::pin(timed(body, lifecycle, &name, kind, limit)).await
-            }
-        };
-        match &result {
-            Ok(()) => {
-                phase.finish();
-                log::debug!("{name}: {kind} finished");
-            }
-            Err(error) => {
-                phase.fail();
-                log::debug!("{name}: {kind} failed: {error}");
-            }
+        run.state = State::Running;
+        log::debug!("{}: {kind} scheduled", component.dyn_name());
+        if dependencies.is_empty() {
+            self.start(index);
+        } else {
+            let wait = wait_for_dependencies(dependencies, component, kind);
+            self.wait(index, Wait::Dependencies(Box::pin(wait)));
         }
-        drop(cancelled);
-        result
     }
-}
 
-/// `body`, failed with `TimedOut` if it takes longer than `limit` (and then dropped).
-async fn timed(
-    body: impl Future<Output = Result<(), LifecycleError>>,
-    lifecycle: &super::Lifecycle,
-    name: &str,
-    kind: PhaseKind,
-    limit: std::time::Duration,
-) -> Result<(), LifecycleError> {
-    let deadline = Box::pin(lifecycle.timer_runtime().sleep(limit));
-    match select(pin!(body), deadline).await {
-        Either::Left((result, _)) => result,
-        Either::Right(((), _)) => Err(LifecycleError::TimedOut {
-            component: name.to_string(),
-            phase: kind,
-            after: limit,
-        }),
-    }
-}
-
-/// Schedules the phase: `None` if it was scheduled already, else what it waits for first (boxed,
-/// and only if there is anything: most components wait for nothing).
-fn schedule<'a>(
-    phase: &Phase,
-    name: &'a str,
-    kind: PhaseKind,
-    mut never_started: FailIfNeverStarted<'_>,
-) -> Option<Option<BoxFuture<'a, Result<(), LifecycleError>>>> {
-    let scheduled = phase.schedule(super::kept_name(name), kind);
-    never_started.armed = false;
-    let pending = scheduled?;
-    log::debug!("{name}: {kind} scheduled");
-    Some(
-        (!pending.is_empty())
-            .then(|| Box::pin(wait_for_dependencies(pending, name, kind)) as BoxFuture<'a, _>),
-    )
-}
-
-/// A phase another parent scheduled (a diamond): its outcome, as this parent's dependency.
-async fn scheduled_elsewhere(
-    phase: &Phase,
-    name: &str,
-    kind: PhaseKind,
-    parent: Option<&str>,
-) -> Result<(), LifecycleError> {
-    if outcome(phase.inner()).await {
-        Ok(())
-    } else {
-        Err(LifecycleError::DependencyFailed {
-            component: parent.unwrap_or(name).to_owned(),
-            dependency: name.to_owned(),
-            phase: kind,
-        })
-    }
-}
-
-/// Dependencies, `started`, then children and hook in the phase's order. A panic in a hook or in
-/// a future given to `wait_before` fails the phase, with the panic as its source (the children
-/// catch their own).
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn would keep its arguments twice in its state"
-)]
-fn run_body<'a, C: Component>(
-    component: &'a C,
-    phase: &'a Phase,
-    name: &'a str,
-    kind: PhaseKind,
-    teardown: Teardown,
-    dependencies: Option<BoxFuture<'a, Result<(), LifecycleError>>>,
-) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
-    // An async block: see `run_phase`.
-    async move {
-        if let Some(dependencies) = dependencies {
-            dependencies.await?;
-        }
-        phase.start();
-        log::debug!("{name}: {kind} started");
-        match kind {
+    fn start(&mut self, index: usize) {
+        let run = &self.phases[index];
+        run.phase.start();
+        log::debug!("{}: {} started", run.component.dyn_name(), self.kind);
+        match self.kind {
             PhaseKind::Init => {
-                if let Some(children) = run_children(component, kind, teardown, name) {
-                    children.await?;
+                if !self.open_children(index) {
+                    self.then(index, Todo::RunHook);
                 }
-                hook(|| component.on_init(), name, kind).await
             }
             PhaseKind::Deinit => {
-                let init = component.lifecycle().init_phase();
+                let init = run.component.dyn_lifecycle().init_phase();
                 if init.is_scheduled() && !init.is_over() {
                     // Deinit after init: let an init in progress end first.
-                    Box::pin(outcome(init.inner())).await;
-                }
-                let has_something_to_undo = match teardown {
-                    Teardown::All => !init.is_scheduled() || init.finished().is_set(),
-                    Teardown::OnlyInitialized => init.finished().is_set(),
-                };
-                // Boxed if it is an error: it is kept while the children go down.
-                let hook = if has_something_to_undo {
-                    hook(|| component.on_deinit(), name, kind)
-                        .await
-                        .map_err(Box::new)
+                    let outcome = init.inner().outcome();
+                    self.wait(index, Wait::Init(Box::pin(outcome)));
                 } else {
-                    log::debug!("{name}: init did not finish, nothing to deinit");
-                    Ok(())
-                };
-                // Best effort: the children go down even if the hook failed.
-                let children = match run_children(component, kind, teardown, name) {
-                    Some(children) => children.await,
-                    None => Ok(()),
-                };
-                hook.map_err(|error| *error).and(children)
+                    self.then(index, Todo::Undo);
+                }
             }
         }
+    }
+
+    fn undo(&mut self, index: usize) {
+        let run = &self.phases[index];
+        let init = run.component.dyn_lifecycle().init_phase();
+        let something_to_undo = match self.teardown {
+            Teardown::All => !init.is_scheduled() || init.finished().is_set(),
+            Teardown::OnlyInitialized => init.finished().is_set(),
+        };
+        if something_to_undo {
+            self.then(index, Todo::RunHook);
+        } else {
+            log::debug!(
+                "{}: init did not finish, nothing to deinit",
+                run.component.dyn_name()
+            );
+            self.then(index, Todo::HookDone(Ok(())));
+        }
+    }
+
+    /// Makes the hook's future and polls it once in place: a hook that is done at once (as the
+    /// default hooks are) takes no step.
+    fn run_hook(&mut self, index: usize, cx: &mut Context<'_>) {
+        let component = self.phases[index].component;
+        let kind = self.kind;
+        let mut hook = match catch_unwind(AssertUnwindSafe(|| component.dyn_hook(kind))) {
+            Ok(hook) => hook,
+            Err(panic) => {
+                let payload: BoxError = Box::new(PanicPayload::new(panic));
+                return self.then(index, Todo::HookDone(Err(payload)));
+            }
+        };
+        match poll_hook(&mut hook, cx) {
+            Poll::Ready(result) => self.then(index, Todo::HookDone(result)),
+            Poll::Pending => self.wait(index, Wait::Hook(hook)),
+        }
+    }
+
+    fn hook_done(&mut self, index: usize, result: Result<(), BoxError>) {
+        let result = result.map_err(|source| LifecycleError::Failed {
+            component: self.name(index),
+            phase: self.kind,
+            source,
+        });
+        match self.kind {
+            PhaseKind::Init => self.then(index, Todo::Finish(result)),
+            PhaseKind::Deinit => {
+                // Best effort: the children go down even if the hook failed.
+                self.phases[index].error = result.err();
+                if !self.open_children(index) {
+                    let result = self.phases[index].error.take().map_or(Ok(()), Err);
+                    self.then(index, Todo::Finish(result));
+                }
+            }
+        }
+    }
+
+    /// Adds the children of a phase to the run and queues their scheduling, the first child
+    /// first; `false` if it has none.
+    fn open_children(&mut self, index: usize) -> bool {
+        let children = self.phases[index].component.dyn_children().into_items();
+        if children.is_empty() {
+            return false;
+        }
+        self.phases[index].children_left = children.len();
+        let first = self.phases.len();
+        self.phases.reserve(children.len());
+        for child in children {
+            self.add(child, Some(index));
+        }
+        let last = self.phases.len();
+        self.todo
+            .extend((first..last).rev().map(|child| (child, Todo::Schedule)));
+        true
+    }
+
+    fn finish(&mut self, index: usize, result: Result<(), LifecycleError>) {
+        let run = &mut self.phases[index];
+        if run.state == State::Running {
+            match &result {
+                Ok(()) => {
+                    run.phase.finish();
+                    log::debug!("{}: {} finished", run.component.dyn_name(), self.kind);
+                }
+                Err(error) => {
+                    run.phase.fail();
+                    log::debug!(
+                        "{}: {} failed: {error}",
+                        run.component.dyn_name(),
+                        self.kind
+                    );
+                }
+            }
+        }
+        run.state = State::Over;
+        match run.parent {
+            None => self.result = Some(result),
+            Some(parent) => self.then(parent, Todo::ChildOver(result)),
+        }
+    }
+
+    fn child_over(&mut self, index: usize, result: Result<(), LifecycleError>) {
+        let run = &mut self.phases[index];
+        run.children_left -= 1;
+        if let Err(error) = result {
+            match self.kind {
+                // Init fails fast: the error ends the run, which drops every phase in progress.
+                // Each ancestor would fail with it, up to the root.
+                PhaseKind::Init => {
+                    self.result = Some(Err(error));
+                    return;
+                }
+                PhaseKind::Deinit => {
+                    run.error.get_or_insert(error);
+                }
+            }
+        }
+        if run.children_left > 0 {
+            return;
+        }
+        match self.kind {
+            PhaseKind::Init => self.then(index, Todo::RunHook),
+            PhaseKind::Deinit => {
+                let result = run.error.take().map_or(Ok(()), Err);
+                self.then(index, Todo::Finish(result));
+            }
+        }
+    }
+
+    /// Drops what is in progress, then fails every phase that is not over, the last added
+    /// (the deepest) first.
+    fn cancel(&mut self) {
+        self.steps.clear();
+        self.todo.clear();
+        while let Some(run) = self.phases.pop() {
+            drop(run);
+        }
+    }
+}
+
+impl Future for Run<'_> {
+    type Output = Result<(), LifecycleError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            while let Some((index, todo)) = this.todo.pop() {
+                this.do_next(index, todo, cx);
+                if let Some(result) = this.result.take() {
+                    this.cancel();
+                    return Poll::Ready(result);
+                }
+            }
+            let step = ready!(this.steps.poll_next_unpin(cx));
+            // A phase that is not over waits for a step or for its children, who wait for one.
+            let (index, todo) =
+                step.expect("a lifecycle run that is not over has a step to wait for");
+            this.then(index, todo);
+        }
+    }
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        self.cancel();
     }
 }
 
 async fn wait_for_dependencies(
-    pending: Pending,
-    name: &str,
+    dependencies: Dependencies,
+    component: &dyn DynComponent,
     kind: PhaseKind,
 ) -> Result<(), LifecycleError> {
     let failed = |dependency: String| LifecycleError::DependencyFailed {
-        component: name.to_owned(),
+        component: component.dyn_name().into_owned(),
         dependency,
         phase: kind,
     };
-    if pending.dropped_afters > 0 && kind == PhaseKind::Init {
+    if dependencies.dropped_afters > 0 && kind == PhaseKind::Init {
         return Err(failed("<dropped component>".to_owned()));
     }
-    // Init waits for what it needs to be up; deinit only for the order (best effort).
-    let wait_for = async |dependency: &PhaseInner| {
-        if outcome(dependency).await || kind == PhaseKind::Deinit {
-            Ok(())
-        } else {
-            Err(failed(dependency.name()))
-        }
-    };
-    if let ([], [dependency]) = (&pending.waits[..], &pending.afters[..]) {
-        // One `after` and nothing else, as in a chain: no gather.
-        return wait_for(dependency).await;
-    }
     // The futures given to `wait_before`: a panic in one fails the phase.
-    let waits = async {
-        match AssertUnwindSafe(futures::future::join_all(pending.waits))
+    let futures = async {
+        match AssertUnwindSafe(futures::future::join_all(dependencies.futures))
             .catch_unwind()
             .await
         {
             Ok(_) => Ok(()),
-            Err(panic) => Err(panicked(panic, name, kind)),
+            Err(panic) => Err(panicked(panic, component, kind)),
         }
     };
-    let afters = strict_gather(pending.afters.iter().map(|dependency| wait_for(dependency)));
-    futures::future::try_join(waits, afters).await.map(drop)
-}
-
-/// Runs a hook: its error, or its panic (in the call that makes its future, or in the future),
-/// as the phase's.
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn would keep its arguments twice in its state"
-)]
-fn hook<'a, F: Future<Output = Result<(), BoxError>> + 'a>(
-    make: impl FnOnce() -> F + 'a,
-    name: &'a str,
-    kind: PhaseKind,
-) -> impl Future<Output = Result<(), LifecycleError>> + 'a {
-    // An async block: see `run_phase`.
-    async move {
-        let future = std::panic::catch_unwind(AssertUnwindSafe(make))
-            .map_err(|panic| panicked(panic, name, kind))?;
-        match AssertUnwindSafe(future).catch_unwind().await {
-            Ok(result) => result.map_err(|source| LifecycleError::Failed {
-                component: name.to_owned(),
-                phase: kind,
-                source,
-            }),
-            Err(panic) => Err(panicked(panic, name, kind)),
+    // Init waits for what it needs to be up; deinit only for the order (best effort).
+    let afters = strict_gather(dependencies.afters.iter().map(|dependency| async {
+        if dependency.outcome().await || kind == PhaseKind::Deinit {
+            Ok(())
+        } else {
+            Err(failed(dependency.name()))
         }
-    }
+    }));
+    futures::future::try_join(futures, afters).await.map(drop)
 }
 
-fn panicked(panic: Box<dyn Any + Send>, name: &str, kind: PhaseKind) -> LifecycleError {
+fn panicked(
+    panic: Box<dyn Any + Send>,
+    component: &dyn DynComponent,
+    kind: PhaseKind,
+) -> LifecycleError {
     LifecycleError::Failed {
-        component: name.to_owned(),
+        component: component.dyn_name().into_owned(),
         phase: kind,
         source: Box::new(PanicPayload::new(panic)),
-    }
-}
-
-/// The children, concurrently, in a future of their own: `None` for a leaf, so that a leaf's
-/// phase future has no room for it. Init fails fast (the first error cancels the siblings);
-/// deinit lets every child finish and returns the first error.
-fn run_children<'a>(
-    component: &'a dyn DynComponent,
-    kind: PhaseKind,
-    teardown: Teardown,
-    name: &'a str,
-) -> Option<BoxFuture<'a, Result<(), LifecycleError>>> {
-    let children = component.dyn_children().into_items();
-    if children.is_empty() {
-        return None;
-    }
-    let runs = children
-        .into_iter()
-        .map(move |child| child.dyn_run_phase(kind, teardown, Some(name)));
-    Some(Box::pin(gather_children(runs, kind == PhaseKind::Init)))
-}
-
-/// Runs the children's phases concurrently: the first error, and with `fail_fast` the siblings
-/// dropped at once.
-///
-/// Each child's future is made and first polled in turn, in place: one that is done at once (a
-/// leaf with a quick hook, the common case) never takes a slot in the `FuturesUnordered`, and its
-/// memory is reused by the next. On a fail-fast error, the children not made yet are made and
-/// dropped, which fails their phases as cancelled before they started.
-async fn gather_children<'a>(
-    runs: impl Iterator<Item = BoxFuture<'a, Result<(), LifecycleError>>> + Send,
-    fail_fast: bool,
-) -> Result<(), LifecycleError> {
-    let mut runs = MadeOnDrop(runs);
-    let mut first_error = None;
-    let mut pending = FuturesUnordered::new();
-    // Moved in as `&mut`: `push` takes `&self`, and a shared borrow would need the futures `Sync`.
-    let (runs_left, pending_ref, error_ref) = (&mut runs, &mut pending, &mut first_error);
-    poll_fn(move |cx| {
-        for mut run in runs_left.0.by_ref() {
-            match run.as_mut().poll(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => {
-                    error_ref.get_or_insert(error);
-                    if fail_fast {
-                        break;
-                    }
-                }
-                Poll::Pending => pending_ref.push(run),
-            }
-        }
-        Poll::Ready(())
-    })
-    .await;
-    if fail_fast && first_error.is_some() {
-        // Drop the siblings (pending, and never made) before reporting.
-        drop(pending);
-        drop(runs);
-        return first_error.map_or(Ok(()), Err);
-    }
-    while let Some(result) = pending.next().await {
-        if let Err(error) = result {
-            first_error.get_or_insert(error);
-            if fail_fast {
-                break;
-            }
-        }
-    }
-    drop(pending);
-    first_error.map_or(Ok(()), Err)
-}
-
-/// Children's futures not made yet: made and dropped if this is dropped, so that each child's
-/// phase is failed as cancelled before it started, whatever drops the gather.
-struct MadeOnDrop<I: Iterator>(I);
-
-impl<I: Iterator> Drop for MadeOnDrop<I> {
-    fn drop(&mut self) {
-        self.0.by_ref().for_each(drop);
     }
 }
 
