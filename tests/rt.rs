@@ -149,6 +149,113 @@ each_runtime! {
     }
 }
 
+/// Records, as it is dropped, whether a panic was unwinding: what a guard that commits "unless
+/// panicking" (scopeguard's `defer_on_success`, a transaction) looks at.
+struct Witness {
+    name: &'static str,
+    journal: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let unwinding = std::thread::panicking();
+        self.journal
+            .lock()
+            .unwrap()
+            .push(format!("{} dropped, panicking: {unwinding}", self.name));
+    }
+}
+
+/// A future that keeps a `Witness` as a field, yields once, then panics or completes: its state
+/// is the task's to drop (an async block drops the locals in scope as a panic leaves it, but not
+/// what it captured, nor a hand-written future's fields).
+struct HoldsWitness {
+    _witness: Witness,
+    yielded: bool,
+    panics: bool,
+}
+
+impl std::future::Future for HoldsWitness {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        assert!(!self.panics, "boom");
+        std::task::Poll::Ready(())
+    }
+}
+
+each_runtime! {
+    /// A task's panic unwinds through its future, as in tokio and in a std thread: the state the
+    /// future holds is dropped while the panic unwinds, and sees `std::thread::panicking()`.
+    /// (It used to be dropped after the panic was caught, and saw `false`: a guard that acts
+    /// "on success unless panicking" acted as if the task had succeeded.)
+    async fn a_panicking_task_drops_its_state_while_unwinding(rt, _clock) {
+        let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let witness = |name| Witness { name, journal: journal.clone() };
+        let task = rt.spawn(HoldsWitness { _witness: witness("panicking"), yielded: false, panics: true });
+        let error = task.await.unwrap_err();
+        journal.lock().unwrap().push(format!("handle: {error}"));
+        rt.spawn(HoldsWitness { _witness: witness("succeeding"), yielded: false, panics: false })
+            .await
+            .unwrap();
+        assert_eq!(
+            *journal.lock().unwrap(),
+            [
+                "panicking dropped, panicking: true",
+                "handle: task panicked: boom",
+                "succeeding dropped, panicking: false",
+            ]
+        );
+    }
+}
+
+each_runtime! {
+    /// The order of events as an aborted task and a panicking task end: each one's state is
+    /// dropped before its handle resolves, and before the runtime counts it off; an aborted
+    /// task's state is dropped with no panic unwinding.
+    async fn aborted_and_panicking_tasks_drop_their_state_before_they_report(rt, _clock) {
+        let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let witness = |name| Witness { name, journal: journal.clone() };
+        let note = |entry: String| journal.lock().unwrap().push(entry);
+        let (started, began) = futures::channel::oneshot::channel();
+        let aborted = rt.spawn({
+            let guard = witness("aborted");
+            async move {
+                let _guard = guard;
+                started.send(()).unwrap();
+                std::future::pending::<()>().await;
+            }
+        });
+        began.await.unwrap();
+        aborted.abort();
+        let error = aborted.await.unwrap_err();
+        note(format!("aborted handle: {error}"));
+        let panicking = rt.spawn(HoldsWitness { _witness: witness("panicking"), yielded: false, panics: true });
+        let error = panicking.await.unwrap_err();
+        note(format!("panicking handle: {error}"));
+        until(|| rt.live_tasks() == 0).await;
+        note("none live".to_string());
+        assert_eq!(
+            *journal.lock().unwrap(),
+            [
+                "aborted dropped, panicking: false",
+                "aborted handle: task was cancelled",
+                "panicking dropped, panicking: true",
+                "panicking handle: task panicked: boom",
+                "none live",
+            ]
+        );
+    }
+}
+
 each_runtime! {
     /// Aborting a task whose future panics as it is dropped reports that panic, on every
     /// executor (on tokio, tokio's abort drops the task), and the executor survives it.

@@ -1,7 +1,6 @@
 //! The async-std adapter.
-#![cfg(feature = "async-std")]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use super::{BoxFuture, Runtime, Spawner, Timer};
 
@@ -29,18 +28,7 @@ impl Spawner for AsyncStd {
 
 impl Timer for AsyncStd {
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        if duration.is_zero() {
-            return Box::pin(std::future::ready(()));
-        }
         Box::pin(async_std::task::sleep(duration))
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
     }
 }
 

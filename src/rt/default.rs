@@ -2,7 +2,7 @@
 
 use std::sync::{OnceLock, PoisonError, RwLock};
 
-use super::Runtime;
+use super::{Runtime, adapters};
 
 static INSTALLED: RwLock<Option<Runtime>> = RwLock::new(None);
 
@@ -17,8 +17,8 @@ static INSTALLED: RwLock<Option<Runtime>> = RwLock::new(None);
 /// 3. with the `smol` feature: smol's global executor;
 /// 4. with the `thread-pool` feature (on by default): one process-wide `ThreadPool` with a thread
 ///    per core;
-/// 5. with none of these: a runtime that runs each task on a thread of its own (with
-///    `futures::executor::block_on`), so that nothing ever has nowhere to run.
+/// 5. with none of these: a runtime on [`ThreadPerTask`](super::ThreadPerTask), which runs each
+///    task on a thread of its own, so that nothing ever has nowhere to run.
 ///
 /// Each of 3 to 5 is created once, on first use, and shared by the whole process.
 ///
@@ -39,12 +39,11 @@ pub fn default_runtime() -> Runtime {
     {
         return rt.clone();
     }
-    #[cfg(feature = "tokio")]
-    if let Some(rt) = super::tokio::current_default() {
+    if let Some(rt) = adapters::called_from() {
         return rt;
     }
     static FALLBACK: OnceLock<Runtime> = OnceLock::new();
-    FALLBACK.get_or_init(fallback).clone()
+    FALLBACK.get_or_init(adapters::fallback).clone()
 }
 
 /// Installs `rt` as the process-wide default, in place of any earlier one.
@@ -52,9 +51,9 @@ pub fn default_runtime() -> Runtime {
 /// # Examples
 ///
 /// ```
-/// use asynchronously::rt::{default_runtime, set_default, Runtime};
+/// use asynchronously::rt::{default_runtime, set_default, Runtime, ThreadPerTask};
 ///
-/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let rt = Runtime::new(ThreadPerTask);
 /// set_default(rt.clone());
 /// let task = default_runtime().spawn(std::future::pending::<()>());
 /// assert_eq!(rt.live_tasks(), 1); // it went to the installed runtime
@@ -62,20 +61,4 @@ pub fn default_runtime() -> Runtime {
 /// ```
 pub fn set_default(rt: Runtime) {
     *INSTALLED.write().unwrap_or_else(PoisonError::into_inner) = Some(rt);
-}
-
-#[allow(unreachable_code)]
-fn fallback() -> Runtime {
-    #[cfg(feature = "smol")]
-    return Runtime::smol();
-    #[cfg(feature = "thread-pool")]
-    return Runtime::thread_pool();
-    Runtime::new(|task| {
-        std::thread::Builder::new()
-            .name("asynchronously-task".into())
-            .spawn(move || futures::executor::block_on(task))
-            .map(drop)
-            // A refused thread drops the task, whose handle then gives `Cancelled`.
-            .unwrap_or_else(|error| log::error!("could not start a task's thread: {error}"));
-    })
 }

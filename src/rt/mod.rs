@@ -13,7 +13,7 @@
 //! # Examples
 //!
 //! Any closure that takes a [`BoxFuture`] is a spawner. Here every task runs on a thread of its
-//! own, with no async runtime at all:
+//! own, with no async runtime at all (what [`ThreadPerTask`] does):
 //!
 //! ```
 //! use asynchronously::rt::Runtime;
@@ -27,44 +27,51 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-
-use crate::sync::Arc as SyncArc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::sync::Arc as SyncArc;
+
+mod adapters;
 mod default;
 mod manual;
 mod registry;
 mod task;
+mod thread_per_task;
 mod timer;
 
-mod async_std;
-mod smol;
-mod thread_pool;
-mod tokio;
-
-pub use self::default::{default_runtime, set_default};
-pub use self::manual::ManualClock;
-pub use self::task::{JoinError, JoinHandle, PanicPayload};
-
-cfg_feature! {
-    "tokio",
-    pub use self::tokio::Tokio;
-}
-cfg_feature! {
-    "smol",
-    pub use self::smol::Smol;
-}
 cfg_feature! {
     "async-std",
+    mod async_std;
     pub use self::async_std::AsyncStd;
 }
 cfg_feature! {
+    "smol",
+    mod smol;
+    pub use self::smol::Smol;
+}
+cfg_feature! {
     "thread-pool",
+    mod thread_pool;
     pub use self::thread_pool::ThreadPool;
 }
+cfg_feature! {
+    "tokio",
+    mod tokio;
+    pub use self::tokio::Tokio;
+}
 
+pub use self::default::{default_runtime, set_default};
+pub use self::manual::ManualClock;
+pub use self::registry::WaitForAllOtherTasks;
+pub use self::task::{JoinError, JoinHandle, PanicPayload};
+pub use self::thread_per_task::ThreadPerTask;
+
+use self::adapters::{Executor, Seal};
 use self::registry::Registry;
+use self::task::WakeOnAbort;
 
 /// A boxed, type-erased, `Send` future: what a [`Spawner`] receives and a [`Timer`] returns.
 ///
@@ -107,6 +114,13 @@ pub type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
 pub trait Spawner: Send + Sync + 'static {
     /// Starts running `future` in the background. It must not block the caller.
     fn spawn_boxed(&self, future: BoxFuture<()>);
+
+    /// Not part of the API, and not implementable outside this crate: how this crate's own
+    /// adapters hand over an executor that takes tasks unboxed.
+    #[doc(hidden)]
+    fn executor(&self, _: Seal) -> Option<Executor> {
+        None
+    }
 }
 
 impl<F> Spawner for F
@@ -124,27 +138,21 @@ where
 /// [`ManualClock`] makes time deterministic in tests; the tokio adapter follows
 /// `tokio::time::pause()`.
 ///
-/// Implementations should complete a zero-length sleep at once and must not panic or overflow on
-/// a huge one (`Duration::MAX` sleeps forever).
+/// Implementations must not panic or overflow on a huge sleep (`Duration::MAX` sleeps forever).
+/// A zero-length sleep never reaches the timer: [`Runtime::sleep`] completes it at once.
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant, SystemTime};
+/// use std::time::Duration;
 /// use asynchronously::rt::{BoxFuture, Timer};
 ///
-/// /// A clock on which every sleep is over at once.
+/// /// A clock on which every sleep is over at once; it tells the std clocks' time.
 /// struct Impatient;
 ///
 /// impl Timer for Impatient {
 ///     fn sleep(&self, _duration: Duration) -> BoxFuture<()> {
 ///         Box::pin(async {})
-///     }
-///     fn now(&self) -> Instant {
-///         Instant::now()
-///     }
-///     fn system_now(&self) -> SystemTime {
-///         SystemTime::now()
 ///     }
 /// }
 ///
@@ -173,10 +181,15 @@ pub trait Timer: Send + Sync + 'static {
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
         self.sleep(deadline.saturating_duration_since(self.now()))
     }
-    /// The monotonic time on this clock.
-    fn now(&self) -> Instant;
-    /// The wall-clock time on this clock, used to schedule at a given moment (`first_at`).
-    fn system_now(&self) -> SystemTime;
+    /// The monotonic time on this clock; by default `Instant::now()`.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    /// The wall-clock time on this clock, used to schedule at a given moment (`first_at`); by
+    /// default `SystemTime::now()`.
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The handle every primitive runs on: a spawner, a timer, and the registry of live tasks.
@@ -211,38 +224,11 @@ pub struct Runtime {
 
 struct Inner {
     spawner: Box<dyn Spawner>,
+    /// The executor behind `spawner`, when it takes tasks unboxed (one of this crate's
+    /// adapters).
+    executor: Option<Executor>,
     timer: Box<dyn Timer>,
     registry: SyncArc<Registry>,
-    native: Native,
-}
-
-/// The executor behind the spawner, when it is one of this crate's adapters: a task is then
-/// spawned on it directly, in the executor's own allocation, not boxed for [`Spawner`].
-enum Native {
-    /// Any other spawner.
-    None,
-    #[cfg(feature = "tokio")]
-    Tokio(::tokio::runtime::Handle),
-    #[cfg(feature = "smol")]
-    Smol(Option<Arc<::smol::Executor<'static>>>),
-}
-
-impl Native {
-    #[cfg_attr(
-        not(any(feature = "tokio", feature = "smol")),
-        expect(unused_variables, reason = "no adapter to recognise")
-    )]
-    fn of(spawner: &dyn std::any::Any) -> Self {
-        #[cfg(feature = "tokio")]
-        if let Some(tokio) = spawner.downcast_ref::<Tokio>() {
-            return Self::Tokio(tokio.handle().clone());
-        }
-        #[cfg(feature = "smol")]
-        if let Some(smol) = spawner.downcast_ref::<Smol>() {
-            return Self::Smol(smol.executor().cloned());
-        }
-        Self::None
-    }
 }
 
 impl Runtime {
@@ -262,10 +248,10 @@ impl Runtime {
 
     /// A runtime on `spawner` whose sleeps and clocks come from `timer`.
     ///
-    /// When `spawner` is one of this crate's adapters (`Tokio`, `Smol`), the runtime spawns
-    /// on that executor itself rather than through [`Spawner::spawn_boxed`]: a task is then stored
-    /// in the executor's own allocation, not boxed first, and on tokio an abort goes through
-    /// tokio's. What a task does and reports is the same either way.
+    /// When `spawner` is one of this crate's adapters for an executor that takes tasks unboxed
+    /// (tokio's, smol's), the runtime spawns on that executor itself rather than through
+    /// [`Spawner::spawn_boxed`]: a task is then stored in the executor's own allocation, not
+    /// boxed first. What a task does and reports is the same either way.
     ///
     /// # Examples
     ///
@@ -282,7 +268,7 @@ impl Runtime {
     pub fn with_timer(spawner: impl Spawner, timer: impl Timer) -> Self {
         Self {
             inner: Arc::new(Inner {
-                native: Native::of(&spawner),
+                executor: spawner.executor(Seal),
                 spawner: Box::new(spawner),
                 timer: Box::new(timer),
                 registry: SyncArc::new(Registry::new()),
@@ -293,8 +279,10 @@ impl Runtime {
     /// Spawns `future` and returns a handle to its output.
     ///
     /// The task runs until it completes or its [`JoinHandle`] is dropped or aborted; call
-    /// [`JoinHandle::detach`] to let it run on its own. A panic inside the task is caught and
-    /// given back as [`JoinError::Panicked`]; it never unwinds into the executor.
+    /// [`JoinHandle::detach`] to let it run on its own. A panic inside the task unwinds through
+    /// its future, as through a thread's stack: the future is dropped while the panic unwinds
+    /// (its destructors see `std::thread::panicking()`), and the panic is given back as
+    /// [`JoinError::Panicked`]; it never unwinds into the executor.
     ///
     /// # Examples
     ///
@@ -309,20 +297,23 @@ impl Runtime {
     /// # Panics
     ///
     /// Only if the [`Spawner`] itself panics; the task is then cancelled and the panic resumes.
+    ///
+    /// A destructor in the task's future that panics while the task's own panic unwinds aborts
+    /// the process, as a second panic during an unwind does everywhere in Rust (and in tokio).
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let registry = &self.inner.registry;
-        #[cfg(feature = "tokio")]
-        if let Native::Tokio(handle) = &self.inner.native {
-            // Aborted through tokio's own handle: a task of its own kind.
-            return task::spawn_on_tokio(handle, registry, future);
+        match &self.inner.executor {
+            Some(executor) => executor.spawn(future, registry),
+            None => {
+                let (task, shared) = task::with_handle::<_, WakeOnAbort>(future, registry);
+                self.inner.spawner.spawn_boxed(Box::pin(task));
+                JoinHandle::new(shared, None)
+            }
         }
-        let (task, handle) = task::joined(future, registry);
-        self.place(task);
-        handle
     }
 
     /// Spawns `future` to run on its own, with no [`JoinHandle`]: fire and forget.
@@ -358,18 +349,10 @@ impl Runtime {
     where
         F: Future + Send + 'static,
     {
-        self.place(task::unjoined(future, &self.inner.registry));
-    }
-
-    /// Hands a task to the executor: on one of the adapters' directly, else boxed through the
-    /// spawner.
-    fn place(&self, task: impl Future<Output = ()> + Send + 'static) {
-        match &self.inner.native {
-            Native::None => self.inner.spawner.spawn_boxed(Box::pin(task)),
-            #[cfg(feature = "tokio")]
-            Native::Tokio(handle) => drop(handle.spawn(task)),
-            #[cfg(feature = "smol")]
-            Native::Smol(executor) => task::smol_spawn(executor.as_deref(), task),
+        let task = task::without_handle(future, &self.inner.registry);
+        match &self.inner.executor {
+            Some(executor) => executor.spawn_detached(task),
+            None => self.inner.spawner.spawn_boxed(Box::pin(task)),
         }
     }
 
@@ -392,7 +375,8 @@ impl Runtime {
 
     /// Sleeps for `duration` on this runtime's timer.
     ///
-    /// A zero duration completes at once; `Duration::MAX` never completes and never overflows.
+    /// A zero duration completes at once, without the timer; `Duration::MAX` never completes and
+    /// never overflows.
     ///
     /// # Examples
     ///
@@ -407,8 +391,10 @@ impl Runtime {
     /// # Cancel safety
     ///
     /// Dropping the future cancels the sleep; nothing else happens.
-    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static + use<> {
-        self.inner.timer.sleep(duration)
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep {
+            timer: (!duration.is_zero()).then(|| self.inner.timer.sleep(duration)),
+        }
     }
 
     /// How many tasks spawned through this runtime have not finished yet.
@@ -464,8 +450,51 @@ impl Runtime {
     /// [`Runtime`] (and its clones). Because it waits for tasks the caller did not start, it can
     /// deadlock: two tasks that drain each other, or a drain that waits for a task which waits
     /// for the drainer. For ordinary coordination, await specific [`JoinHandle`]s.
-    pub fn wait_for_all_other_tasks(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
-        registry::WaitOthers::new(&self.inner.registry)
+    pub fn wait_for_all_other_tasks(&self) -> WaitForAllOtherTasks {
+        WaitForAllOtherTasks::new(&self.inner.registry)
+    }
+}
+
+/// The future of [`Runtime::sleep`]: completes once the duration has passed on the runtime's
+/// timer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::rt::{Runtime, Sleep, ThreadPerTask};
+///
+/// let rt = Runtime::new(ThreadPerTask);
+/// let nap: Sleep = rt.sleep(Duration::ZERO);
+/// futures::executor::block_on(nap); // over at once
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it cancels the sleep; nothing else happens.
+#[must_use = "a Sleep does nothing unless awaited"]
+pub struct Sleep {
+    /// `None` for a zero sleep, and once over.
+    timer: Option<BoxFuture<()>>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(timer) = &mut self.timer {
+            std::task::ready!(timer.as_mut().poll(cx));
+            self.timer = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("is_over", &self.timer.is_none())
+            .finish()
     }
 }
 
@@ -479,12 +508,12 @@ impl fmt::Debug for Runtime {
 
 #[cfg(test)]
 mod tests {
-    use super::{Native, Runtime};
+    use super::Runtime;
 
     #[test]
     fn any_other_spawner_is_spawned_on_through_the_trait() {
         let rt = Runtime::new(drop::<super::BoxFuture<()>>);
-        assert!(matches!(rt.inner.native, Native::None));
+        assert!(rt.inner.executor.is_none());
     }
 
     #[cfg(feature = "tokio")]
@@ -496,7 +525,7 @@ mod tests {
             .unwrap();
         let tokio = super::Tokio::new(runtime.handle().clone());
         let rt = Runtime::with_timer(tokio.clone(), tokio);
-        assert!(matches!(&rt.inner.native, Native::Tokio(h) if h.id() == runtime.handle().id()));
+        assert!(rt.inner.executor.is_some());
         assert_eq!(runtime.block_on(rt.spawn(async { 5 })).unwrap(), 5);
     }
 
@@ -504,7 +533,7 @@ mod tests {
     #[test]
     fn the_smol_adapter_is_spawned_on_directly() {
         let rt = Runtime::smol();
-        assert!(matches!(rt.inner.native, Native::Smol(None)));
+        assert!(rt.inner.executor.is_some());
         assert_eq!(smol::block_on(rt.spawn(async { 5 })).unwrap(), 5);
     }
 }

@@ -15,11 +15,10 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Arc, Mutex, MutexGuard, thread_local_static};
+use crate::sync::{Arc, Mutex, MutexGuard, lock, thread_local_static};
 
 const ONE_TASK: u64 = 1;
 const ONE_DRAIN: u64 = 1 << 32;
@@ -33,7 +32,7 @@ pub(crate) struct Registry {
 struct Drain {
     generation: u32,
     /// The caller's own task, which it does not wait for.
-    own: Option<usize>,
+    own: Option<u64>,
     remaining: u64,
     waker: Option<Waker>,
 }
@@ -64,7 +63,7 @@ impl Registry {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Drain>> {
-        self.drains.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.drains)
     }
 
     /// Identifies this registry in the task-local marker.
@@ -79,8 +78,8 @@ impl Registry {
         }
     }
 
-    /// Counts off a finished task; `task` is the key its marker used (see [`CurrentTask`]).
-    pub(crate) fn deregister(&self, registration: &Registration, task: usize) {
+    /// Counts off a finished task; `task` is its id, which its marker holds (see [`CurrentTask`]).
+    pub(crate) fn deregister(&self, registration: &Registration, task: u64) {
         let before = self.state.fetch_sub(ONE_TASK, Ordering::AcqRel);
         let now = generation(before);
         if now == registration.born {
@@ -113,16 +112,15 @@ impl Registry {
 
 thread_local_static! {
     /// The task being polled on this thread: (registry key, task key).
-    static CURRENT: Cell<Option<(usize, usize)>> = Cell::new(None);
+    static CURRENT: Cell<Option<(usize, u64)>> = Cell::new(None);
 }
 
-/// The marker a task sets while it is polled, so that a drain knows its caller. The task key is
-/// the address of the task's shared state: unique among the live tasks, which is all a drain
-/// compares it with.
-pub(crate) struct CurrentTask(usize, usize);
+/// The marker a task sets while it is polled, so that a drain knows its caller: its registry and
+/// its id.
+pub(crate) struct CurrentTask(usize, u64);
 
 impl CurrentTask {
-    pub(crate) fn new(registry: &Registry, task: usize) -> Self {
+    pub(crate) fn new(registry: &Registry, task: u64) -> Self {
         Self(registry.key(), task)
     }
 
@@ -132,7 +130,7 @@ impl CurrentTask {
 }
 
 /// Restores the previous marker (tasks may be polled inside other tasks, as `block_on` does).
-pub(crate) struct Entered(Option<(usize, usize)>);
+pub(crate) struct Entered(Option<(usize, u64)>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
@@ -140,14 +138,35 @@ impl Drop for Entered {
     }
 }
 
-/// The future of `wait_for_all_other_tasks`: the set of tasks is fixed when it is created.
-pub(crate) struct WaitOthers {
+/// The future of [`Runtime::wait_for_all_other_tasks`](super::Runtime::wait_for_all_other_tasks)
+/// and [`wait_for_all_other_tasks`](crate::wait_for_all_other_tasks): completes once every task
+/// that was live when it was made has finished, except the task that made it.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::rt::{Runtime, ThreadPerTask, WaitForAllOtherTasks};
+///
+/// let rt = Runtime::new(ThreadPerTask);
+/// rt.spawn_detached(async { /* background work */ });
+/// let drained: WaitForAllOtherTasks = rt.wait_for_all_other_tasks();
+/// drained.await;
+/// assert_eq!(rt.live_tasks(), 0);
+/// # });
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it stops waiting; the tasks run on.
+#[must_use = "a WaitForAllOtherTasks does nothing unless awaited"]
+pub struct WaitForAllOtherTasks {
     registry: Arc<Registry>,
     /// The drain's generation; `None` when there was nothing to wait for, or once done.
     generation: Option<u32>,
 }
 
-impl WaitOthers {
+impl WaitForAllOtherTasks {
     pub(crate) fn new(registry: &Arc<Registry>) -> Self {
         let own = CURRENT
             .with(Cell::get)
@@ -177,7 +196,7 @@ impl WaitOthers {
     }
 }
 
-impl Future for WaitOthers {
+impl Future for WaitForAllOtherTasks {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -204,11 +223,19 @@ impl Future for WaitOthers {
     }
 }
 
-impl Drop for WaitOthers {
+impl Drop for WaitForAllOtherTasks {
     fn drop(&mut self) {
         if let Some(generation) = self.generation {
             self.registry.lock().retain(|d| d.generation != generation);
         }
+    }
+}
+
+impl std::fmt::Debug for WaitForAllOtherTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitForAllOtherTasks")
+            .field("is_over", &self.generation.is_none())
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,13 +1,16 @@
 //! The smol adapter.
-#![cfg(feature = "smol")]
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use smol::Executor;
 
+use super::adapters::{self, Seal};
+use super::registry::Registry;
+use super::task::{self, JoinHandle, WakeOnAbort};
 use super::{BoxFuture, Runtime, Spawner, Timer};
 
 /// Spawns on smol's global executor or on an executor of yours; sleeps on `async-io`.
@@ -76,41 +79,50 @@ impl fmt::Debug for Smol {
     }
 }
 
-impl Smol {
-    /// The executor it spawns on; `None` for smol's global one.
-    pub(super) fn executor(&self) -> Option<&Arc<Executor<'static>>> {
-        self.executor.as_ref()
+impl Spawner for Smol {
+    fn spawn_boxed(&self, future: BoxFuture<()>) {
+        spawn_detached(self.executor.as_deref(), future);
+    }
+
+    fn executor(&self, _: Seal) -> Option<adapters::Executor> {
+        Some(adapters::Executor::Smol(self.executor.clone()))
     }
 }
 
-impl Spawner for Smol {
-    fn spawn_boxed(&self, future: BoxFuture<()>) {
-        match &self.executor {
-            None => smol::spawn(future).detach(),
-            Some(executor) => executor.spawn(future).detach(),
-        }
+/// Spawns `task` on `executor` (`None`: smol's global one) directly, in smol's own allocation.
+pub(super) fn spawn_detached(
+    executor: Option<&Executor<'static>>,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    match executor {
+        None => smol::spawn(task).detach(),
+        Some(executor) => executor.spawn(task).detach(),
     }
+}
+
+/// Spawns on smol directly, with a handle; aborted through the state they share.
+pub(super) fn spawn<F>(
+    executor: Option<&Executor<'static>>,
+    future: F,
+    registry: &crate::sync::Arc<Registry>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (task, shared) = task::with_handle::<_, WakeOnAbort>(future, registry);
+    spawn_detached(executor, task);
+    JoinHandle::new(shared, None)
 }
 
 impl Timer for Smol {
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        if duration.is_zero() {
-            return Box::pin(std::future::ready(()));
-        }
         // `Timer::after` never fires when the deadline would overflow.
         Box::pin(smol::Timer::after(duration).map(drop))
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
         Box::pin(smol::Timer::at(deadline).map(drop))
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
     }
 }
 

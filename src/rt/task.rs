@@ -1,12 +1,13 @@
 //! `JoinHandle`, `JoinError`, and the wrapper that runs every spawned task.
 //!
-//! Every task is wrapped in a `Task`, which (1) polls the user's future inside `catch_unwind`, so a
-//! panic never reaches the executor's thread; (2) checks for an abort before each poll (on tokio,
-//! tokio's abort drops the task instead); (3) drops the user's future *before* reporting the
+//! Every task is wrapped in a [`Task`], which (1) polls the user's future inside `catch_unwind`,
+//! so a panic never reaches the executor's thread, and drops the future during that unwind, as a
+//! thread's stack is dropped; (2) checks for an abort before each poll (an executor that aborts
+//! tasks itself drops the task instead); (3) drops the user's future *before* reporting the
 //! outcome to the [`JoinHandle`], so that awaiting an aborted handle means "its destructors have
 //! run"; and (4) reports `Cancelled` as it is dropped if the executor drops it unfinished (a
 //! destructor's panic, `Panicked`). A task reports through [`Report`]: to the state it shares with
-//! its handle, or nowhere for a task nobody joins.
+//! its handle, or nowhere for a task nobody joins ([`Detached`]).
 
 use std::any::Any;
 use std::fmt;
@@ -16,9 +17,10 @@ use std::pin::Pin;
 use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
+use super::adapters::Abort;
 use super::registry::{CurrentTask, Registration, Registry};
 use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard};
+use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard, lock};
 
 /// Why a task gave no output.
 ///
@@ -192,9 +194,8 @@ const ABORTED: u8 = 0b10;
 
 /// What a task and its handle share.
 ///
-/// `A` is how an abort reaches a parked task: through a waker the task registers as it is polled
-/// (`AtomicWaker`), or through the executor itself (`()`: tokio's abort handle drops the task).
-struct Shared<T, A = AtomicWaker> {
+/// `A` is how an abort reaches a parked task: [`WakeOnAbort`], or `()` when its executor aborts it.
+pub(crate) struct Shared<T, A> {
     core: Core<T>,
     /// Woken by `abort`, so that an aborted task drops its future promptly.
     task_waker: A,
@@ -203,8 +204,8 @@ struct Shared<T, A = AtomicWaker> {
 /// The part of [`Shared`] that a [`JoinHandle`] reads.
 struct Core<T> {
     state: AtomicU8,
-    /// The output, and the waker of the handle waiting for it: one lock for both, so that the
-    /// state a tokio task shares with its handle fits in 64 bytes.
+    /// The output, and the waker of the handle waiting for it: one lock for both (the
+    /// "bytes allocated per spawned task" row: a tokio task's shared state fits in 64 bytes).
     slot: Mutex<Slot<T>>,
 }
 
@@ -214,27 +215,32 @@ struct Slot<T> {
 }
 
 /// How `abort` wakes a parked task, if it must.
-trait TaskWaker: Default + Send + Sync + 'static {
+pub(crate) trait AbortWaker: Default + Send + Sync + 'static {
     fn register(&self, waker: &Waker);
     fn wake(&self);
 }
 
-impl TaskWaker for AtomicWaker {
+/// The task reads the abort mark as it is polled: `abort` wakes it through the waker it
+/// registered, so that it drops its future promptly.
+#[derive(Default)]
+pub(crate) struct WakeOnAbort(AtomicWaker);
+
+impl AbortWaker for WakeOnAbort {
     fn register(&self, waker: &Waker) {
-        AtomicWaker::register(self, waker);
+        self.0.register(waker);
     }
     fn wake(&self) {
-        AtomicWaker::wake(self);
+        self.0.wake();
     }
 }
 
-/// The executor aborts the task itself: nothing to wake.
-impl TaskWaker for () {
+/// The executor aborts the task itself (it drops it): nothing to wake.
+impl AbortWaker for () {
     fn register(&self, _waker: &Waker) {}
     fn wake(&self) {}
 }
 
-impl<T, A: TaskWaker> Shared<T, A> {
+impl<T, A: AbortWaker> Shared<T, A> {
     fn new() -> Self {
         Self {
             core: Core {
@@ -247,13 +253,6 @@ impl<T, A: TaskWaker> Shared<T, A> {
             task_waker: A::default(),
         }
     }
-
-    fn abort(&self) {
-        let before = self.core.state.fetch_or(ABORTED, Ordering::AcqRel);
-        if before & (COMPLETE | ABORTED) == 0 {
-            self.task_waker.wake();
-        }
-    }
 }
 
 impl<T> Core<T> {
@@ -262,7 +261,7 @@ impl<T> Core<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.slot)
     }
 
     /// Stores the outcome once; later calls do nothing.
@@ -297,6 +296,27 @@ impl<T> Core<T> {
     }
 }
 
+/// What a [`JoinHandle`] needs of the state it shares with its task, whichever way the task is
+/// aborted.
+trait Joined<T>: Send + Sync {
+    fn core(&self) -> &Core<T>;
+    /// Marks the task aborted; wakes it if it reads the mark itself.
+    fn abort(&self);
+}
+
+impl<T: Send, A: AbortWaker> Joined<T> for Shared<T, A> {
+    fn core(&self) -> &Core<T> {
+        &self.core
+    }
+
+    fn abort(&self) {
+        let before = self.core.state.fetch_or(ABORTED, Ordering::AcqRel);
+        if before & (COMPLETE | ABORTED) == 0 {
+            self.task_waker.wake();
+        }
+    }
+}
+
 /// A handle to a spawned task: awaiting it gives the task's output.
 ///
 /// Dropping it cancels the task (Rust's structured default, unlike tokio's); call
@@ -305,9 +325,9 @@ impl<T> Core<T> {
 /// # Examples
 ///
 /// ```
-/// use asynchronously::rt::Runtime;
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
 ///
-/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let rt = Runtime::new(ThreadPerTask);
 /// let handle = rt.spawn(async { "hello" });
 /// assert_eq!(futures::executor::block_on(handle).unwrap(), "hello");
 /// ```
@@ -325,37 +345,18 @@ impl<T> Core<T> {
 #[must_use = "dropping a JoinHandle cancels the task; call .detach() to let it run"]
 pub struct JoinHandle<T> {
     /// `None` once the output was taken or the handle detached.
-    task: Option<Handle<T>>,
+    task: Option<Arc<dyn Joined<T>>>,
+    /// How the executor aborts the task, for an executor that does.
+    executor: Option<Abort>,
 }
 
-/// A task's shared state, by how it is aborted.
-enum Handle<T> {
-    /// Spawned through a [`Spawner`](super::Spawner), or on smol: the task checks for an abort
-    /// as it is polled.
-    Own(Arc<Shared<T>>),
-    /// Spawned on tokio directly: tokio's abort drops the task, which reports as it is dropped.
-    #[cfg(feature = "tokio")]
-    Tokio(Arc<Shared<T, ()>>, tokio::task::JoinHandle<()>),
-}
-
-impl<T> Handle<T> {
-    fn core(&self) -> &Core<T> {
-        match self {
-            Self::Own(shared) => &shared.core,
-            #[cfg(feature = "tokio")]
-            Self::Tokio(shared, _) => &shared.core,
-        }
-    }
-
-    fn abort(&self) {
-        match self {
-            Self::Own(shared) => shared.abort(),
-            #[cfg(feature = "tokio")]
-            Self::Tokio(shared, tokio) => {
-                if !shared.core.is(COMPLETE) {
-                    tokio.abort();
-                }
-            }
+impl<T: Send + 'static> JoinHandle<T> {
+    /// A handle on the task that shares `shared`; `executor` is how its executor aborts it, for
+    /// an executor that does.
+    pub(crate) fn new<A: AbortWaker>(shared: Arc<Shared<T, A>>, executor: Option<Abort>) -> Self {
+        Self {
+            task: Some(shared),
+            executor,
         }
     }
 }
@@ -368,16 +369,22 @@ impl<T> JoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let forever = rt.spawn(std::future::pending::<()>());
     /// forever.abort();
     /// assert!(futures::executor::block_on(forever).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        if let Some(task) = &self.task {
-            task.abort();
+        let Some(task) = &self.task else {
+            return;
+        };
+        task.abort();
+        if let Some(executor) = &self.executor {
+            if !task.core().is(COMPLETE) {
+                executor.abort();
+            }
         }
     }
 
@@ -386,9 +393,9 @@ impl<T> JoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let quick = rt.spawn(async {});
     /// while !quick.is_finished() { std::thread::yield_now(); }
     /// ```
@@ -403,9 +410,9 @@ impl<T> JoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let (tx, rx) = futures::channel::oneshot::channel();
     /// rt.spawn(async move { tx.send("still ran").unwrap() }).detach();
     /// assert_eq!(futures::executor::block_on(rx).unwrap(), "still ran");
@@ -449,81 +456,34 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-enum Outcome<T> {
-    Output(T),
-    Aborted,
-    Panicked(Box<dyn Any + Send + 'static>),
-}
+/// A task and the state it shares with its [`JoinHandle`] (made with [`JoinHandle::new`]).
+pub(crate) type Joinable<F, A> = (
+    Task<F, Arc<Shared<<F as Future>::Output, A>>>,
+    Arc<Shared<<F as Future>::Output, A>>,
+);
 
-/// A task whose handle aborts it through their shared state (on any executor but tokio), and
-/// that handle.
-pub(super) fn joined<F>(
-    future: F,
-    registry: &Arc<Registry>,
-) -> (
-    impl Future<Output = ()> + Send + use<F>,
-    JoinHandle<F::Output>,
-)
+/// A task with a handle; `A` is how an abort reaches it.
+pub(crate) fn with_handle<F, A>(future: F, registry: &Arc<Registry>) -> Joinable<F, A>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
+    A: AbortWaker,
 {
     let shared = Arc::new(Shared::new());
-    let task = Task::new(future, shared.clone(), registry);
-    let handle = JoinHandle {
-        task: Some(Handle::Own(shared)),
-    };
-    (task, handle)
+    (Task::new(future, shared.clone(), registry), shared)
 }
 
 /// A task that nobody joins ([`Runtime::spawn_detached`](super::Runtime::spawn_detached)): no
 /// shared state, its outcome is dropped. It counts in the registry like any other.
-pub(super) fn unjoined<F>(
-    future: F,
-    registry: &Arc<Registry>,
-) -> impl Future<Output = ()> + Send + use<F>
+pub(crate) fn without_handle<F>(future: F, registry: &Arc<Registry>) -> Task<F, Detached>
 where
     F: Future + Send + 'static,
 {
-    Task::new(future, Unjoined::new(), registry)
-}
-
-/// Spawns `task` on smol's global executor, or on `executor`, detached.
-#[cfg(feature = "smol")]
-pub(super) fn smol_spawn(
-    executor: Option<&smol::Executor<'static>>,
-    task: impl Future<Output = ()> + Send + 'static,
-) {
-    match executor {
-        None => smol::spawn(task).detach(),
-        Some(executor) => executor.spawn(task).detach(),
-    }
-}
-
-/// A task spawned on tokio, without the box a [`Spawner`](super::Spawner) takes, and aborted
-/// through tokio: the task is stored in tokio's own allocation, and its shared state has no
-/// waker for aborts.
-#[cfg(feature = "tokio")]
-pub(super) fn spawn_on_tokio<F>(
-    handle: &tokio::runtime::Handle,
-    registry: &Arc<Registry>,
-    future: F,
-) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let shared = Arc::new(Shared::new());
-    let tokio = handle.spawn(Task::new(future, shared.clone(), registry));
-    JoinHandle {
-        task: Some(Handle::Tokio(shared, tokio)),
-    }
+    Task::new(future, Detached, registry)
 }
 
 /// Where a task reports: what its handle needs of it.
-trait Report<T>: Send + Sync + 'static {
-    /// The task's key in its registry: unique among the live tasks.
-    fn key(&self) -> usize;
+pub(crate) trait Report<T>: Send + Sync + 'static {
     /// Called as the task is polled, with its waker.
     fn polled(&self, waker: &Waker);
     fn is_aborted(&self) -> bool;
@@ -531,11 +491,7 @@ trait Report<T>: Send + Sync + 'static {
     fn complete(&self, outcome: Result<T, JoinError>);
 }
 
-impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
-    fn key(&self) -> usize {
-        // The address of the shared state.
-        Arc::as_ptr(self) as usize
-    }
+impl<T: Send + 'static, A: AbortWaker> Report<T> for Arc<Shared<T, A>> {
     fn polled(&self, waker: &Waker) {
         self.task_waker.register(waker);
     }
@@ -543,8 +499,8 @@ impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
         self.core.is(ABORTED)
     }
     fn complete(&self, outcome: Result<T, JoinError>) {
-        // Nobody else holds the state (its handle was detached or dropped, and a handle is never
-        // cloned): nobody will read the outcome, so it is not stored.
+        // Nobody else holds the state (its handle was detached or dropped): nobody will read the
+        // outcome, so it is not stored.
         if Arc::strong_count(self) == 1 {
             return;
         }
@@ -552,21 +508,10 @@ impl<T: Send + 'static, A: TaskWaker> Report<T> for Arc<Shared<T, A>> {
     }
 }
 
-/// A task nobody joins: no shared state, its outcome is dropped. Its key is odd, where the
-/// address of a shared state is even.
-struct Unjoined(usize);
+/// A task nobody joins: its outcome is dropped.
+pub(crate) struct Detached;
 
-impl Unjoined {
-    fn new() -> Self {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 1 | 1)
-    }
-}
-
-impl<T> Report<T> for Unjoined {
-    fn key(&self) -> usize {
-        self.0
-    }
+impl<T> Report<T> for Detached {
     fn polled(&self, _waker: &Waker) {}
     fn is_aborted(&self) -> bool {
         false
@@ -574,18 +519,26 @@ impl<T> Report<T> for Unjoined {
     fn complete(&self, _outcome: Result<T, JoinError>) {}
 }
 
+/// A number for each task, unique while the process lives: the key of its entry in the
+/// registry and of the marker that tells a drain its caller.
+fn next_task_id() -> u64 {
+    // Not one of loom's atomics: a counter that only has to be unique is no protocol to explore.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pin_project_lite::pin_project! {
     /// The body of every task: the user's future, stored once (an async fn would keep a second
-    /// copy of it, its argument beside its pinned local), and what it reports to. Kept small: on
-    /// tokio it is stored in tokio's task cell, which doubles at 128 bytes.
+    /// copy of it, its argument beside its pinned local), and what it reports to.
     ///
     /// When the task is dropped, finished or not, the user's future is dropped first, in place,
     /// and then the outcome is reported (`Cancelled` if there was none yet) and the task counted
     /// off: awaiting the handle or draining the runtime means "its destructors have run".
-    struct Task<F: Future, R: Report<F::Output>> {
+    pub(crate) struct Task<F: Future, R: Report<F::Output>> {
         #[pin]
         future: Option<F>,
         report: R,
+        id: u64,
         registry: Arc<Registry>,
         registration: Registration,
     }
@@ -602,7 +555,7 @@ pin_project_lite::pin_project! {
                 };
                 this.report.complete(outcome);
             }
-            this.registry.deregister(this.registration, this.report.key());
+            this.registry.deregister(this.registration, *this.id);
         }
     }
 }
@@ -612,6 +565,7 @@ impl<F: Future, R: Report<F::Output>> Task<F, R> {
         Self {
             future: Some(future),
             report,
+            id: next_task_id(),
             registry: registry.clone(),
             registration: registry.register(),
         }
@@ -625,29 +579,54 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
         let mut this = self.project();
         let report = &*this.report;
         report.polled(cx.waker());
-        let outcome = match this.future.as_mut().as_pin_mut() {
+        if this.future.is_none() {
             // Reported already.
-            None => return Poll::Ready(()),
-            Some(_) if report.is_aborted() => Outcome::Aborted,
-            Some(future) => {
-                let _entered = CurrentTask::new(this.registry, report.key()).enter();
-                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(output)) => Outcome::Output(output),
-                    Err(payload) => Outcome::Panicked(payload),
-                }
+            return Poll::Ready(());
+        }
+        let outcome = if report.is_aborted() {
+            Err(JoinError::Cancelled)
+        } else {
+            let _entered = CurrentTask::new(this.registry, *this.id).enter();
+            match catch_unwind(AssertUnwindSafe(|| {
+                poll_unwinding(this.future.as_mut(), cx)
+            })) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(output)) => Ok(output),
+                // The future was dropped during the unwind.
+                Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
             }
         };
         // Drop the future first, in place (its destructor may panic too), then report.
-        let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
-        let result = match (outcome, dropped) {
-            (Outcome::Panicked(payload), _) | (_, Err(payload)) => {
-                Err(JoinError::Panicked(PanicPayload::new(payload)))
-            }
-            (Outcome::Output(output), Ok(())) => Ok(output),
-            (Outcome::Aborted, Ok(())) => Err(JoinError::Cancelled),
+        let outcome = match catch_unwind(AssertUnwindSafe(|| this.future.set(None))) {
+            Ok(()) => outcome,
+            Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
         };
-        report.complete(result);
+        report.complete(outcome);
         Poll::Ready(())
     }
+}
+
+/// Polls the future in `slot`; if the poll panics, drops the future while the panic unwinds, as
+/// a thread drops its stack (and as tokio drops a task's future): its destructors see
+/// `std::thread::panicking()`. A destructor that panics during that unwind aborts the process,
+/// as a second panic during an unwind does everywhere in Rust.
+fn poll_unwinding<F: Future>(slot: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    struct DropOnUnwind<'a, F>(Pin<&'a mut Option<F>>);
+
+    impl<F> Drop for DropOnUnwind<'_, F> {
+        fn drop(&mut self) {
+            self.0.set(None);
+        }
+    }
+
+    let mut guard = DropOnUnwind(slot);
+    let future = guard
+        .0
+        .as_mut()
+        .as_pin_mut()
+        .expect("a task is polled with its future");
+    let poll = future.poll(cx);
+    // No panic: the future stays.
+    std::mem::forget(guard);
+    poll
 }

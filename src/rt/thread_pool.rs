@@ -1,12 +1,11 @@
 //! The no-runtime adapter: `futures::executor::ThreadPool` and `futures-timer`.
-#![cfg(feature = "thread-pool")]
 
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use super::timer::sleep_on_futures_timer;
+use super::timer::SystemTimer;
 use super::{BoxFuture, Runtime, Spawner, Timer};
 
 /// A runtime with no async runtime at all: a pool of threads from `futures::executor` and the
@@ -115,17 +114,10 @@ impl Spawner for ThreadPool {
     }
 }
 
+/// `futures-timer` and the std clocks, as [`Runtime::new`] sleeps by default.
 impl Timer for ThreadPool {
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        sleep_on_futures_timer(duration)
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
+        SystemTimer.sleep(duration)
     }
 }
 
@@ -147,8 +139,7 @@ impl Runtime {
         ///
         /// If the operating system refuses to start a thread.
         pub fn thread_pool() -> Runtime {
-            let pool = ThreadPool::new();
-            Runtime::with_timer(pool.clone(), pool)
+            Runtime::new(ThreadPool::new())
         }
     }
 }

@@ -1,13 +1,17 @@
 //! The tokio adapter.
-#![cfg(feature = "tokio")]
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::runtime::{Handle, Id};
 
+use super::adapters::{Abort, Executor, Seal};
+use super::registry::Registry;
+use super::task::{self, JoinHandle};
 use super::{BoxFuture, Runtime, Spawner, Timer};
+use crate::sync::{Arc, lock};
 
 /// Spawns on a tokio runtime and sleeps on `tokio::time`, so `tokio::time::pause()` holds.
 ///
@@ -105,13 +109,27 @@ impl Spawner for Tokio {
         // Dropping tokio's JoinHandle detaches; cancellation goes through ours.
         drop(self.handle.spawn(future));
     }
+
+    fn executor(&self, _: Seal) -> Option<Executor> {
+        Some(Executor::Tokio(self.handle.clone()))
+    }
+}
+
+/// Spawns on tokio directly: the task is stored in tokio's own allocation, and aborted through
+/// tokio (its abort drops the task, which reports as it is dropped), so the state it shares
+/// with its handle has no waker for aborts.
+pub(super) fn spawn<F>(handle: &Handle, future: F, registry: &Arc<Registry>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (task, shared) = task::with_handle::<_, ()>(future, registry);
+    let abort = Abort::Tokio(handle.spawn(task).abort_handle());
+    JoinHandle::new(shared, Some(abort))
 }
 
 impl Timer for Tokio {
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        if duration.is_zero() {
-            return Box::pin(std::future::ready(()));
-        }
         // Entering binds the sleep to this runtime's time driver, whoever calls.
         let _entered = self.handle.enter();
         Box::pin(tokio::time::sleep(duration))
@@ -178,7 +196,7 @@ struct ForgetOnShutdown(Id);
 
 impl Drop for ForgetOnShutdown {
     fn drop(&mut self) {
-        let mut defaults = DEFAULTS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut defaults = lock(&DEFAULTS);
         if let Some(map) = defaults.as_mut() {
             map.remove(&self.0);
         }
@@ -189,7 +207,7 @@ impl Drop for ForgetOnShutdown {
 pub(super) fn current_default() -> Option<Runtime> {
     let handle = Handle::try_current().ok()?;
     let id = handle.id();
-    let mut defaults = DEFAULTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut defaults = lock(&DEFAULTS);
     let map = defaults.get_or_insert_with(HashMap::new);
     if let Some(rt) = map.get(&id) {
         return Some(rt.clone());

@@ -1,0 +1,99 @@
+//! The one place that lists the adapters: the seam between a [`Runtime`] and the executors that
+//! take tasks unboxed, and the order in which the default runtime looks for one.
+//!
+//! Everything else in `rt` is written against [`Spawner`](super::Spawner) and
+//! [`Timer`](super::Timer). An adapter whose executor can store a task in its own allocation
+//! (tokio's, smol's) hands that executor over through [`Spawner::executor`](super::Spawner), and
+//! the runtime spawns on it here (the "bytes allocated per spawned task" row: 192 bytes a task
+//! on tokio, against 240 through a boxed [`Spawner::spawn_boxed`](super::Spawner)). A spawn that
+//! is generic over the task's future cannot go through a trait object, which is why this seam is
+//! an enum: one variant for each such adapter, each spawning in its own file.
+
+use std::future::Future;
+
+use super::Runtime;
+use super::registry::Registry;
+use super::task::JoinHandle;
+use crate::sync::Arc;
+
+/// Proof that a caller is inside this crate: [`Spawner::executor`](super::Spawner) takes one, so
+/// that no other crate can call or implement it.
+#[allow(unreachable_pub)] // public in a private module: nameable only here (a sealed method)
+#[derive(Debug)]
+pub struct Seal;
+
+/// An executor that takes tasks unboxed.
+#[allow(unreachable_pub)] // see `Seal`
+#[derive(Debug)]
+pub enum Executor {
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::runtime::Handle),
+    #[cfg(feature = "smol")]
+    /// `None`: smol's global executor.
+    Smol(Option<std::sync::Arc<::smol::Executor<'static>>>),
+}
+
+impl Executor {
+    pub(super) fn spawn<F>(&self, future: F, registry: &Arc<Registry>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        #[cfg(not(any(feature = "tokio", feature = "smol")))]
+        let _ = (future, registry);
+        match *self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio(ref handle) => super::tokio::spawn(handle, future, registry),
+            #[cfg(feature = "smol")]
+            Self::Smol(ref executor) => super::smol::spawn(executor.as_deref(), future, registry),
+        }
+    }
+
+    pub(super) fn spawn_detached(&self, task: impl Future<Output = ()> + Send + 'static) {
+        #[cfg(not(any(feature = "tokio", feature = "smol")))]
+        let _ = task;
+        match *self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio(ref handle) => drop(handle.spawn(task)),
+            #[cfg(feature = "smol")]
+            Self::Smol(ref executor) => super::smol::spawn_detached(executor.as_deref(), task),
+        }
+    }
+}
+
+/// How an executor that aborts tasks itself aborts one (tokio's: its abort drops the task, which
+/// then reports as it is dropped).
+pub(crate) enum Abort {
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::task::AbortHandle),
+}
+
+impl Abort {
+    pub(crate) fn abort(&self) {
+        match *self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio(ref handle) => handle.abort(),
+        }
+    }
+}
+
+/// The default runtime of the executor this is called from, if it is one the crate can tell
+/// (a tokio runtime's).
+pub(super) fn called_from() -> Option<Runtime> {
+    #[cfg(feature = "tokio")]
+    if let Some(rt) = super::tokio::current_default() {
+        return Some(rt);
+    }
+    None
+}
+
+/// The process-wide fallback of the default runtime: the first enabled of smol's global
+/// executor and a thread pool, else a thread per task.
+#[allow(unreachable_code)] // the first enabled adapter returns
+pub(super) fn fallback() -> Runtime {
+    #[cfg(feature = "smol")]
+    return Runtime::smol();
+    #[cfg(feature = "thread-pool")]
+    return Runtime::thread_pool();
+    Runtime::new(super::ThreadPerTask)
+}
