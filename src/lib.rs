@@ -206,12 +206,12 @@ mod sync;
 pub use crate::event::{Event, EventWait};
 #[allow(deprecated)]
 pub use crate::gather::{
-    await_map_values, complete_all_tasks, strict_gather, strict_gather_spawned,
-    wait_for_all_other_tasks,
+    AwaitMapValues, StrictGather, StrictGatherSpawned, await_map_values, complete_all_tasks,
+    strict_gather, strict_gather_spawned, wait_for_all_other_tasks,
 };
 pub use crate::guard::{NoopGuard, lock_optional};
 pub use crate::job::{Acall, Call, Job, Value, acall, marker};
-pub use crate::periodic::{MissedTicks, Periodic, PeriodicBuilder, PeriodicError};
+pub use crate::periodic::{Join, MissedTicks, Periodic, PeriodicBuilder, PeriodicError, Stop};
 pub use crate::retry::{Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_with};
 
 #[cfg(doctest)]

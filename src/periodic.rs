@@ -5,17 +5,18 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 
-use crate::Event;
+use crate::event::{Event, EventWait};
 use crate::job::Job;
 use crate::rt::{BoxFuture, PanicPayload, Runtime, Timer};
+use crate::sync::{Mutex, lock};
 
 /// Why a [`Periodic`] could not be built.
 ///
@@ -381,7 +382,7 @@ impl Periodic {
     /// ```
     pub fn start(&self) {
         let shared = &self.shared;
-        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&shared.state);
         let Some(job) = state.job.take() else {
             log::warn!("periodic `{}` was already started", shared.name);
             return;
@@ -457,12 +458,10 @@ impl Periodic {
     /// # Cancel safety
     ///
     /// Dropping the future stops waiting; the loop still ends.
-    pub async fn stop(&self) {
-        let started = self.has_started();
-        self.deactivate();
-        if started {
-            self.shared.ended.wait().await;
-            log::warn!("periodic `{}` stopped", self.shared.name);
+    pub fn stop(&self) -> Stop<'_> {
+        Stop {
+            periodic: self,
+            end: End::Unpolled,
         }
     }
 
@@ -482,9 +481,10 @@ impl Periodic {
     /// periodic.join().await;
     /// # });
     /// ```
-    pub async fn join(&self) {
-        if self.has_started() {
-            self.shared.ended.wait().await;
+    pub fn join(&self) -> Join<'_> {
+        Join {
+            periodic: self,
+            end: End::Unpolled,
         }
     }
 
@@ -534,12 +534,7 @@ impl Periodic {
     }
 
     fn has_started(&self) -> bool {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .job
-            .is_none()
+        lock(&self.shared.state).job.is_none()
     }
 }
 
@@ -561,6 +556,115 @@ impl fmt::Debug for Periodic {
             .field("name", &self.shared.name)
             .field("is_active", &self.is_active())
             .field("is_finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Periodic::stop`]: deactivates the loop when first polled, then waits until
+/// it has ended.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::{Periodic, Stop};
+///
+/// let periodic = Periodic::builder(|| {}, Duration::from_secs(60)).start().unwrap();
+/// let stop: Stop<'_> = periodic.stop();
+/// stop.await;
+/// assert!(periodic.is_finished());
+/// # });
+/// ```
+#[must_use = "a Stop does nothing unless awaited; deactivate() stops without waiting"]
+pub struct Stop<'a> {
+    periodic: &'a Periodic,
+    end: End,
+}
+
+/// Where a [`Stop`] or [`Join`] is in waiting for the loop's end.
+enum End {
+    /// Not polled yet.
+    Unpolled,
+    Waiting(EventWait),
+    Over,
+}
+
+impl Future for Stop<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let periodic = self.periodic;
+        if let End::Unpolled = self.end {
+            let started = periodic.has_started();
+            periodic.deactivate();
+            self.end = match started {
+                true => End::Waiting(periodic.shared.ended.wait()),
+                false => End::Over,
+            };
+        }
+        if let End::Waiting(ended) = &mut self.end {
+            ready!(Pin::new(ended).poll(cx));
+            log::warn!("periodic `{}` stopped", periodic.shared.name);
+            self.end = End::Over;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl fmt::Debug for Stop<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stop")
+            .field("periodic", &self.periodic.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Periodic::join`]: waits until the loop has ended; at once if it had not
+/// started when first polled.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::{Join, Periodic};
+///
+/// let periodic = Periodic::builder(|| {}, Duration::from_secs(60)).start().unwrap();
+/// periodic.deactivate();
+/// let join: Join<'_> = periodic.join();
+/// join.await;
+/// # });
+/// ```
+#[must_use = "a Join does nothing unless awaited"]
+pub struct Join<'a> {
+    periodic: &'a Periodic,
+    end: End,
+}
+
+impl Future for Join<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let periodic = self.periodic;
+        if let End::Unpolled = self.end {
+            self.end = match periodic.has_started() {
+                true => End::Waiting(periodic.shared.ended.wait()),
+                false => End::Over,
+            };
+        }
+        if let End::Waiting(ended) = &mut self.end {
+            ready!(Pin::new(ended).poll(cx));
+            self.end = End::Over;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl fmt::Debug for Join<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("periodic", &self.periodic.shared.name)
             .finish_non_exhaustive()
     }
 }

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select};
 
 use crate::rt::Runtime;
+use crate::sync::{Mutex, lock};
 
 mod backoff;
 
@@ -472,7 +473,7 @@ where
     type IntoFuture = Fut;
 
     fn into_future(self) -> Fut {
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(self.config);
+        *lock(&self.slot) = Some(self.config);
         self.future
     }
 }
@@ -613,9 +614,7 @@ struct Controller<'a, E> {
 
 impl<'a, E> Controller<'a, E> {
     fn new(slot: &Slot<'a, E>) -> Self {
-        let config = slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let config = lock(slot)
             .take()
             .expect("a Retry hands over its settings when it is awaited");
         let needs_clock = config.attempt_timeout.is_some() || config.policy.max_elapsed.is_some();

@@ -66,13 +66,20 @@ impl Executor {
 pub(crate) enum Abort {
     #[cfg(feature = "tokio")]
     Tokio(::tokio::task::AbortHandle),
+    /// Never made: in a build with no such adapter, it keeps the type inhabited, so that the
+    /// code that handles these aborts is the same in every build.
+    #[cfg(not(feature = "tokio"))]
+    #[expect(dead_code, reason = "no adapter in this build aborts tasks itself")]
+    Never,
 }
 
 impl Abort {
     pub(crate) fn abort(&self) {
-        match *self {
+        match self {
             #[cfg(feature = "tokio")]
-            Self::Tokio(ref handle) => handle.abort(),
+            Self::Tokio(handle) => handle.abort(),
+            #[cfg(not(feature = "tokio"))]
+            Self::Never => {}
         }
     }
 }

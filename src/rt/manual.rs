@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{BoxFuture, Timer};
+use crate::sync::{Mutex, MutexGuard, lock};
 
 /// Deterministic time for tests: sleeps finish only when the clock is advanced past them.
 ///
@@ -59,7 +60,7 @@ struct ClockState {
 
 impl ClockInner {
     fn lock(&self) -> MutexGuard<'_, ClockState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 

@@ -215,9 +215,12 @@ struct Slot<T> {
 }
 
 /// How `abort` wakes a parked task, if it must.
-pub(crate) trait AbortWaker: Default + Send + Sync + 'static {
+pub(crate) trait AbortWaker: Default + Send + Sync + Sized + 'static {
     fn register(&self, waker: &Waker);
     fn wake(&self);
+    /// The handle's side of `shared`; `executor` is how the executor aborts the task, for an
+    /// executor that does.
+    fn handle<T>(shared: Arc<Shared<T, Self>>, executor: Option<Abort>) -> Handle<T>;
 }
 
 /// The task reads the abort mark as it is polled: `abort` wakes it through the waker it
@@ -232,12 +235,19 @@ impl AbortWaker for WakeOnAbort {
     fn wake(&self) {
         self.0.wake();
     }
+    fn handle<T>(shared: Arc<Shared<T, Self>>, _executor: Option<Abort>) -> Handle<T> {
+        Handle::Flag(shared)
+    }
 }
 
 /// The executor aborts the task itself (it drops it): nothing to wake.
 impl AbortWaker for () {
     fn register(&self, _waker: &Waker) {}
     fn wake(&self) {}
+    fn handle<T>(shared: Arc<Shared<T, Self>>, executor: Option<Abort>) -> Handle<T> {
+        let executor = executor.expect("a task its executor aborts comes with how to abort it");
+        Handle::Executor(shared, executor)
+    }
 }
 
 impl<T, A: AbortWaker> Shared<T, A> {
@@ -296,23 +306,41 @@ impl<T> Core<T> {
     }
 }
 
-/// What a [`JoinHandle`] needs of the state it shares with its task, whichever way the task is
-/// aborted.
-trait Joined<T>: Send + Sync {
-    fn core(&self) -> &Core<T>;
-    /// Marks the task aborted; wakes it if it reads the mark itself.
-    fn abort(&self);
-}
-
-impl<T: Send, A: AbortWaker> Joined<T> for Shared<T, A> {
-    fn core(&self) -> &Core<T> {
-        &self.core
-    }
-
+impl<T, A: AbortWaker> Shared<T, A> {
+    /// Marks the task aborted, and wakes it if it reads the mark itself.
     fn abort(&self) {
         let before = self.core.state.fetch_or(ABORTED, Ordering::AcqRel);
         if before & (COMPLETE | ABORTED) == 0 {
             self.task_waker.wake();
+        }
+    }
+}
+
+/// A [`JoinHandle`]'s side of the state it shares with its task, by how the task is aborted.
+pub(crate) enum Handle<T> {
+    /// The task reads the abort mark as it is polled.
+    Flag(Arc<Shared<T, WakeOnAbort>>),
+    /// The executor aborts the task.
+    Executor(Arc<Shared<T, ()>>, Abort),
+}
+
+impl<T> Handle<T> {
+    fn core(&self) -> &Core<T> {
+        match self {
+            Self::Flag(shared) => &shared.core,
+            Self::Executor(shared, _) => &shared.core,
+        }
+    }
+
+    fn abort(&self) {
+        match self {
+            Self::Flag(shared) => shared.abort(),
+            Self::Executor(shared, executor) => {
+                shared.abort();
+                if !shared.core.is(COMPLETE) {
+                    executor.abort();
+                }
+            }
         }
     }
 }
@@ -345,18 +373,15 @@ impl<T: Send, A: AbortWaker> Joined<T> for Shared<T, A> {
 #[must_use = "dropping a JoinHandle cancels the task; call .detach() to let it run"]
 pub struct JoinHandle<T> {
     /// `None` once the output was taken or the handle detached.
-    task: Option<Arc<dyn Joined<T>>>,
-    /// How the executor aborts the task, for an executor that does.
-    executor: Option<Abort>,
+    task: Option<Handle<T>>,
 }
 
-impl<T: Send + 'static> JoinHandle<T> {
+impl<T> JoinHandle<T> {
     /// A handle on the task that shares `shared`; `executor` is how its executor aborts it, for
     /// an executor that does.
     pub(crate) fn new<A: AbortWaker>(shared: Arc<Shared<T, A>>, executor: Option<Abort>) -> Self {
         Self {
-            task: Some(shared),
-            executor,
+            task: Some(A::handle(shared, executor)),
         }
     }
 }
@@ -377,14 +402,8 @@ impl<T> JoinHandle<T> {
     /// assert!(futures::executor::block_on(forever).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        let Some(task) = &self.task else {
-            return;
-        };
-        task.abort();
-        if let Some(executor) = &self.executor {
-            if !task.core().is(COMPLETE) {
-                executor.abort();
-            }
+        if let Some(task) = &self.task {
+            task.abort();
         }
     }
 
