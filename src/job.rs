@@ -15,8 +15,8 @@ use crate::rt::BoxFuture;
 /// ```
 /// use asynchronously::{Job, marker};
 ///
-/// fn is_sync_job(_: &impl Job<marker::Sync>) {}
-/// fn is_async_job(_: &impl Job<marker::Async>) {}
+/// fn is_sync_job(_: &impl Job<marker::SyncUnit>) {}
+/// fn is_async_job(_: &impl Job<marker::AsyncUnit>) {}
 ///
 /// is_sync_job(&|| {});
 /// is_async_job(&|| async {});
@@ -26,13 +26,13 @@ pub mod marker {
 
     /// A sync closure returning `()`.
     #[derive(Debug)]
-    pub struct Sync;
+    pub struct SyncUnit;
     /// A sync closure returning `Result<(), E>`.
     #[derive(Debug)]
     pub struct SyncResult<E>(PhantomData<E>);
     /// An async closure or `async fn` whose future gives `()`.
     #[derive(Debug)]
-    pub struct Async;
+    pub struct AsyncUnit;
     /// An async closure or `async fn` whose future gives `Result<(), E>`.
     #[derive(Debug)]
     pub struct AsyncResult<E>(PhantomData<E>);
@@ -82,7 +82,7 @@ pub trait Job<M>: Send + 'static {
     fn call(&mut self) -> BoxFuture<Result<(), String>>;
 }
 
-impl<F> Job<marker::Sync> for F
+impl<F> Job<marker::SyncUnit> for F
 where
     F: FnMut() + Send + 'static,
 {
@@ -103,7 +103,7 @@ where
     }
 }
 
-impl<F, Fut> Job<marker::Async> for F
+impl<F, Fut> Job<marker::AsyncUnit> for F
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
