@@ -161,9 +161,10 @@ impl<F: TryFuture> fmt::Debug for StrictGather<F> {
 ///
 /// ```
 /// # futures::executor::block_on(async {
-/// use asynchronously::{rt::Runtime, strict_gather_spawned};
+/// # use asynchronously::rt::{Runtime, ThreadPerTask};
+/// use asynchronously::strict_gather_spawned;
 ///
-/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// # let rt = Runtime::new(ThreadPerTask);
 /// let squares = strict_gather_spawned(&rt, (1..=4_u64).map(|n| async move { Ok::<_, ()>(n * n) })).await;
 /// assert_eq!(squares, Ok(vec![1, 4, 9, 16]));
 /// # });
@@ -215,10 +216,10 @@ where
 ///
 /// ```
 /// # futures::executor::block_on(async {
-/// use asynchronously::rt::{Runtime, ThreadPerTask};
+/// # use asynchronously::rt::{Runtime, ThreadPerTask};
 /// use asynchronously::{StrictGatherSpawned, strict_gather_spawned};
 ///
-/// let rt = Runtime::new(ThreadPerTask);
+/// # let rt = Runtime::new(ThreadPerTask);
 /// let gather: StrictGatherSpawned<u8, ()> = strict_gather_spawned(&rt, [async { Ok(1) }]);
 /// assert_eq!(gather.await, Ok(vec![1]));
 /// # });

@@ -51,9 +51,9 @@
 //! cancels its task; a panic comes back as a value.
 //!
 //! ```
-//! use asynchronously::rt::Runtime;
+//! use asynchronously::rt::{Runtime, ThreadPerTask};
 //!
-//! let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+//! let rt = Runtime::new(ThreadPerTask);
 //! let task = rt.spawn(async { panic!("boom") });
 //! let error = futures::executor::block_on(task).unwrap_err();
 //! assert_eq!(error.to_string(), "task panicked: boom");
@@ -130,11 +130,11 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use asynchronously::rt::{ManualClock, Runtime};
+//! use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
 //!
 //! let clock = ManualClock::new();
 //! let rt = Runtime::with_timer(
-//!     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+//!     ThreadPerTask,
 //!     clock.clone(),
 //! );
 //! let nap = rt.spawn({ let rt = rt.clone(); async move { rt.sleep(Duration::from_secs(3600)).await } });

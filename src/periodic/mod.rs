@@ -166,9 +166,9 @@ impl PeriodicBuilder {
     /// ```
     /// use std::time::Duration;
     /// use asynchronously::Periodic;
-    /// use asynchronously::rt::{ManualClock, Runtime};
+    /// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::with_timer(|task| { std::thread::spawn(move || futures::executor::block_on(task)); }, ManualClock::new());
+    /// let rt = Runtime::with_timer(ThreadPerTask, ManualClock::new());
     /// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).runtime(&rt).build();
     /// ```
     pub fn runtime(mut self, rt: &Runtime) -> Self {
@@ -289,10 +289,10 @@ impl fmt::Debug for PeriodicBuilder {
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 /// use asynchronously::Periodic;
-/// use asynchronously::rt::{ManualClock, Runtime};
+/// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
 ///
 /// let clock = ManualClock::new();
-/// let rt = Runtime::with_timer(|task| { std::thread::spawn(move || futures::executor::block_on(task)); }, clock.clone());
+/// let rt = Runtime::with_timer(ThreadPerTask, clock.clone());
 /// let runs = Arc::new(AtomicU32::new(0));
 /// let periodic = Periodic::builder({ let runs = runs.clone(); move || { runs.fetch_add(1, Ordering::SeqCst); } }, Duration::from_millis(100))
 ///     .runtime(&rt)

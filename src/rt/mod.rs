@@ -99,16 +99,16 @@ pub type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
 /// ```
 /// use asynchronously::rt::{BoxFuture, Runtime, Spawner};
 ///
-/// /// Runs every task on a thread of its own.
-/// struct ThreadPerTask;
+/// /// Runs every task on a thread of its own (as `rt::ThreadPerTask` does).
+/// struct OwnThread;
 ///
-/// impl Spawner for ThreadPerTask {
+/// impl Spawner for OwnThread {
 ///     fn spawn_boxed(&self, future: BoxFuture<()>) {
 ///         std::thread::spawn(move || futures::executor::block_on(future));
 ///     }
 /// }
 ///
-/// let rt = Runtime::new(ThreadPerTask);
+/// let rt = Runtime::new(OwnThread);
 /// assert_eq!(futures::executor::block_on(rt.spawn(async { "done" })).unwrap(), "done");
 /// ```
 pub trait Spawner: Send + Sync + 'static {
@@ -202,11 +202,11 @@ pub trait Timer: Send + Sync + 'static {
 ///
 /// ```
 /// use std::time::Duration;
-/// use asynchronously::rt::{ManualClock, Runtime};
+/// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
 ///
 /// let clock = ManualClock::new();
 /// let rt = Runtime::with_timer(
-///     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+///     ThreadPerTask,
 ///     clock.clone(),
 /// );
 /// let sleeper = rt.spawn({
@@ -237,9 +237,9 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// assert_eq!(rt.live_tasks(), 0);
     /// ```
     pub fn new(spawner: impl Spawner) -> Self {
@@ -256,11 +256,11 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::{ManualClock, Runtime};
+    /// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
     ///
     /// let clock = ManualClock::new();
     /// let rt = Runtime::with_timer(
-    ///     |task| { std::thread::spawn(move || futures::executor::block_on(task)); },
+    ///     ThreadPerTask,
     ///     clock.clone(),
     /// );
     /// assert_eq!(rt.timer().now(), clock.origin());
@@ -287,9 +287,9 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let sum = rt.spawn(async { (1..=10).sum::<u32>() });
     /// assert_eq!(futures::executor::block_on(sum).unwrap(), 55);
     /// ```
@@ -330,9 +330,9 @@ impl Runtime {
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let done = Arc::new(AtomicUsize::new(0));
     /// for _ in 0..3 {
     ///     let done = done.clone();
@@ -381,10 +381,10 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     /// use std::time::Duration;
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// futures::executor::block_on(rt.sleep(Duration::from_millis(1)));
     /// ```
     ///
@@ -405,9 +405,9 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let task = rt.spawn(std::future::pending::<()>());
     /// assert_eq!(rt.live_tasks(), 1);
     /// task.abort();
@@ -430,11 +430,11 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let done = Arc::new(AtomicUsize::new(0));
     /// for _ in 0..3 {
     ///     let done = done.clone();

@@ -27,9 +27,9 @@ use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard, lock};
 /// # Examples
 ///
 /// ```
-/// use asynchronously::rt::Runtime;
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
 ///
-/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let rt = Runtime::new(ThreadPerTask);
 /// let task = rt.spawn(async { panic!("boom") });
 /// let err = futures::executor::block_on(task).unwrap_err();
 /// assert!(err.is_panic());
@@ -79,9 +79,9 @@ impl JoinError {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let err = futures::executor::block_on(rt.spawn(async { panic!("boom") })).unwrap_err();
     /// let payload = err.into_panic().unwrap();
     /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
@@ -102,9 +102,9 @@ impl JoinError {
 /// # Examples
 ///
 /// ```
-/// use asynchronously::rt::{JoinError, Runtime};
+/// use asynchronously::rt::{JoinError, Runtime, ThreadPerTask};
 ///
-/// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+/// let rt = Runtime::new(ThreadPerTask);
 /// let task = rt.spawn(async { panic!("disk {} is full", 3) });
 /// match futures::executor::block_on(task) {
 ///     Err(JoinError::Panicked(payload)) => assert_eq!(payload.message(), Some("disk 3 is full")),
@@ -138,9 +138,9 @@ impl PanicPayload {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::Runtime;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// let err = futures::executor::block_on(rt.spawn(async { std::panic::panic_any(7_u8) })).unwrap_err();
     /// let payload = err.into_panic().unwrap();
     /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
@@ -154,9 +154,9 @@ impl PanicPayload {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::rt::{JoinError, Runtime};
+    /// use asynchronously::rt::{JoinError, Runtime, ThreadPerTask};
     ///
-    /// let rt = Runtime::new(|task| { std::thread::spawn(move || futures::executor::block_on(task)); });
+    /// let rt = Runtime::new(ThreadPerTask);
     /// if let Err(JoinError::Panicked(p)) = futures::executor::block_on(rt.spawn(async { panic!("x") })) {
     ///     assert_eq!(p.into_inner().downcast_ref::<&str>(), Some(&"x"));
     /// }
