@@ -10,6 +10,7 @@
 //! where x and y are µs per item, ms (lateness), or bytes per item, as the scenario's unit says;
 //! then `compare: K ok, M MISS`.
 
+mod instructions;
 mod scenarios;
 
 use std::alloc::System;
@@ -85,7 +86,9 @@ fn with_the_adapters() -> std::process::ExitCode {
         "compare: ours runs on the tokio and smol adapters; running with --features tokio,smol"
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let filters = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let filters = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--") || a == "--instructions");
     let status = std::process::Command::new(cargo)
         .args([
             "bench",
@@ -115,11 +118,23 @@ fn main() -> std::process::ExitCode {
     if !cfg!(all(feature = "tokio", feature = "smol")) {
         return with_the_adapters();
     }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, name, side] = &args[..] {
+        if flag == "--count" {
+            instructions::count(scenarios::timed_scenarios(), name, side);
+            return std::process::ExitCode::SUCCESS;
+        }
+    }
     // `cargo bench` passes `--bench`; any other argument filters the scenarios by name.
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
+    let filter: Vec<String> = args
+        .iter()
         .filter(|a| !a.starts_with("--"))
+        .cloned()
         .collect();
+    if args.iter().any(|a| a == "--instructions") {
+        instructions::compare(&scenarios::timed_scenarios(), &filter);
+        return std::process::ExitCode::SUCCESS;
+    }
     let mut all = scenarios::timed_scenarios();
     all.push(scenarios::periodic_lateness());
     all.push(scenarios::bytes_per_idle_periodic(net_bytes));

@@ -1,6 +1,8 @@
 //! Criterion groups, one per primitive, ours beside the peer: `cargo bench --bench primitives`.
 //! (`benches/compare.rs` prints the ratios against the goals.)
 
+#[allow(dead_code)]
+mod instructions;
 mod scenarios;
 
 use std::time::Duration;

@@ -45,10 +45,17 @@ pub struct Scenario {
     pub theirs: Run,
 }
 
+/// Times `f`, the part of a run that is measured; under `compare --count`, also counts the
+/// instructions it executes, on every thread (see `instructions.rs`).
 fn timed(f: impl FnOnce()) -> f64 {
+    let counting = crate::instructions::measuring();
     let start = Instant::now();
     f();
-    start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed().as_secs_f64();
+    if counting {
+        crate::instructions::stop();
+    }
+    elapsed
 }
 
 /// A tokio runtime with 2 workers.

@@ -150,18 +150,33 @@ pub trait Component: Send + Sync {
     /// The component's own initialisation, run after its dependencies and children finished
     /// init. Python's `_async_init`.
     fn on_init(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        async { Ok(()) }
+        NoHook
     }
 
     /// The component's own de-initialisation, run after what depends on it finished deinit, and
     /// before its children's. Python's `_async_deinit`.
     fn on_deinit(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        async { Ok(()) }
+        NoHook
     }
 
     /// The components this one owns; see [`children!`](crate::children). None by default.
     fn children(&self) -> Children<'_> {
         Children::none()
+    }
+}
+
+/// The hook of a component that has none: done at once. Zero-sized, so that the box a run puts a
+/// hook in allocates nothing for it (the "lifecycle init + deinit" rows).
+struct NoHook;
+
+impl Future for NoHook {
+    type Output = Result<(), BoxError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -305,8 +320,8 @@ pub trait ComponentExt: Component {
             other.lifecycle().deinit_phase(),
         );
         // Names first, so that a later cycle or failure can name both ends.
-        init.record_name(|| name.to_string());
-        other_init.record_name(|| other_name.to_string());
+        init.record_name(|| self.dyn_kept_name());
+        other_init.record_name(|| other.dyn_kept_name());
         // Check both before adding either, so that a failed call adds nothing.
         if init.is_scheduled() {
             return Err(LifecycleError::AlreadyScheduled {
@@ -357,6 +372,9 @@ delegate_component!(&C, Box<C>, std::sync::Arc<C>);
 pub(crate) trait DynComponent: Send + Sync {
     fn dyn_lifecycle(&self) -> &Lifecycle;
     fn dyn_name(&self) -> Cow<'_, str>;
+    /// The name to keep in a phase: a name that is the end of the type's name (as the default
+    /// name is) is kept as that `'static` slice of it, without a copy.
+    fn dyn_kept_name(&self) -> Cow<'static, str>;
     /// The hook of phase `kind`, boxed (a component's default hooks are empty futures, which a
     /// box does not allocate for).
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>>;
@@ -370,6 +388,14 @@ impl<C: Component> DynComponent for C {
     fn dyn_name(&self) -> Cow<'_, str> {
         self.name()
     }
+    fn dyn_kept_name(&self) -> Cow<'static, str> {
+        let name = self.name();
+        let type_name = std::any::type_name::<Self>();
+        match type_name.strip_suffix(&*name) {
+            Some(rest) => Cow::Borrowed(&type_name[rest.len()..]),
+            None => Cow::Owned(name.into_owned()),
+        }
+    }
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>> {
         match kind {
             PhaseKind::Init => Box::pin(self.on_init()),
@@ -381,13 +407,28 @@ impl<C: Component> DynComponent for C {
     }
 }
 
-/// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment. A plain
-/// path (no generics, the common case) is cut without allocating.
+/// `alloc::vec::Vec<my_app::Worker>` → `Vec<Worker>`: each path cut to its last segment.
+///
+/// A plain path (the common case) is cut without allocating, by reading only its last segment: it
+/// is a plain path when that segment holds no generics, tuple or slice, and the name is not a
+/// reference, pointer, tuple, slice or trait object (which begin with `&`, `*`, `(`, `[`, `dyn `).
 fn short_type_name(full: &'static str) -> Cow<'static, str> {
-    if full.contains(['<', '(', '[', '&', ' ']) {
-        return Cow::Owned(cut_paths(full));
+    let bytes = full.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&byte| byte == b':')
+        .map_or(0, |colon| colon + 1);
+    let last = &bytes[start..];
+    let plain = !last
+        .iter()
+        .any(|byte| matches!(byte, b'<' | b'>' | b'(' | b')' | b'[' | b']' | b' '))
+        && !matches!(bytes.first(), Some(b'&' | b'*' | b'(' | b'['))
+        && !full.starts_with("dyn ");
+    if plain {
+        Cow::Borrowed(&full[start..])
+    } else {
+        Cow::Owned(cut_paths(full))
     }
-    Cow::Borrowed(full.rsplit_once("::").map_or(full, |(_, last)| last))
 }
 
 fn cut_paths(full: &str) -> String {
@@ -430,6 +471,11 @@ mod tests {
             "Vec<Pool<u8>>"
         );
         assert_eq!(short_type_name("(a::B, c::D)"), "(B, D)");
+        assert_eq!(short_type_name("&app::Thing"), "&Thing");
+        assert_eq!(short_type_name("*const app::Thing"), "*const Thing");
+        assert_eq!(short_type_name("[app::Thing; 2]"), "[Thing; 2]");
+        assert_eq!(short_type_name("dyn app::Thing"), "dyn Thing");
+        assert_eq!(short_type_name("app::Wrapper<u8>"), "Wrapper<u8>");
         assert_eq!(short_type_name("app::Pâté"), "Pâté");
         // A type declared inside a function or closure (as in doctests).
         assert_eq!(

@@ -1,5 +1,6 @@
 //! `Lifecycle` and `Phase`: the state a component embeds.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,7 +217,7 @@ pub(crate) struct PhaseInner {
     kind: PhaseKind,
     /// The component's name, shared with the other phase of its lifecycle: recorded when a
     /// phase is scheduled or a dependency declared, for the errors of other phases.
-    name: Arc<OnceLock<String>>,
+    name: Arc<OnceLock<Cow<'static, str>>>,
     scheduled: Event,
     started: Event,
     finished: Event,
@@ -243,10 +244,7 @@ struct Waits {
 impl PhaseInner {
     /// The component's name as recorded, for errors about it.
     pub(crate) fn name(&self) -> String {
-        self.name
-            .get()
-            .map_or("<unnamed>", String::as_str)
-            .to_owned()
+        self.name.get().map_or("<unnamed>", |name| name).to_owned()
     }
 
     /// Calls `each` on every phase this one is `after`, as a `Weak` (a dropped one's too: it
@@ -267,7 +265,7 @@ impl PhaseInner {
         self.started.is_set()
     }
 
-    fn is_failed(&self) -> bool {
+    pub(crate) fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
 
@@ -278,6 +276,16 @@ impl PhaseInner {
         }
         !self.is_failed()
     }
+}
+
+/// What scheduling a phase found.
+pub(crate) enum Scheduled {
+    /// Someone scheduled it before.
+    Already,
+    /// Scheduled now, with nothing to wait for.
+    Free,
+    /// Scheduled now; it waits for these first.
+    Waits(Dependencies),
 }
 
 /// What a phase waits for before it starts, handed over when it is scheduled.
@@ -413,7 +421,7 @@ impl Phase {
         Ok(())
     }
 
-    fn new(kind: PhaseKind, name: Arc<OnceLock<String>>) -> Self {
+    fn new(kind: PhaseKind, name: Arc<OnceLock<Cow<'static, str>>>) -> Self {
         Self {
             inner: Arc::new(PhaseInner {
                 kind,
@@ -443,22 +451,25 @@ impl Phase {
     }
 
     /// Records the component's name, unless one is recorded already.
-    pub(crate) fn record_name(&self, name: impl FnOnce() -> String) {
-        if self.inner.name.get().is_none() {
-            // Two racing callers record the same name; either one is kept.
-            let _ = self.inner.name.set(name());
-        }
+    pub(crate) fn record_name(&self, name: impl FnOnce() -> Cow<'static, str>) {
+        self.inner.name.get_or_init(name);
     }
 
-    /// Schedules the phase and hands over what it waits for; `None` if it was scheduled already.
-    pub(crate) fn schedule(&self, name: impl FnOnce() -> String) -> Option<Dependencies> {
-        self.record_name(name);
-        let dependencies = {
+    /// Schedules the phase and hands over what it waits for, unless it was scheduled already.
+    pub(crate) fn schedule(&self, name: impl FnOnce() -> Cow<'static, str>) -> Scheduled {
+        let scheduled = {
+            self.record_name(name);
             let mut waits = lock(&self.inner.waits);
             if self.is_scheduled() {
-                return None;
+                return Scheduled::Already;
             }
             self.inner.is_scheduled.store(true, Ordering::Release);
+            if waits.futures.is_empty() && waits.afters.is_empty() {
+                // Most phases wait for nothing.
+                drop(waits);
+                self.inner.scheduled.set();
+                return Scheduled::Free;
+            }
             let mut dependencies = Dependencies {
                 futures: std::mem::take(&mut waits.futures),
                 ..Dependencies::default()
@@ -471,10 +482,13 @@ impl Phase {
                     Some(after) => dependencies.afters.push(after),
                 }
             }
-            dependencies
+            match dependencies.is_empty() {
+                true => Scheduled::Free,
+                false => Scheduled::Waits(dependencies),
+            }
         };
         self.inner.scheduled.set();
-        Some(dependencies)
+        scheduled
     }
 
     pub(crate) fn start(&self) {
@@ -495,6 +509,7 @@ impl Phase {
         self.inner.is_over()
     }
 
+    /// The error of a dependency added too late.
     fn already_scheduled(&self) -> LifecycleError {
         LifecycleError::AlreadyScheduled {
             component: self.inner.name(),

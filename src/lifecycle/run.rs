@@ -20,7 +20,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::phase::{Dependencies, Phase};
+use super::phase::{Dependencies, Phase, Scheduled};
 use super::{BoxError, Component, ComponentExt, DynComponent, LifecycleError, PhaseKind, graph};
 use crate::gather::strict_gather;
 use crate::rt::PanicPayload;
@@ -81,22 +81,35 @@ fn run_subtree<'a>(
     }
 }
 
-/// One component's phase in a run, and the guard that fails it if the run is dropped first.
+/// A phase's error, boxed while the run passes it on: a result is moved a few times per phase,
+/// and errors are rare.
+type Failure = Box<LifecycleError>;
+
+/// A phase of the run that waits for something: a step, or its children. (A phase that is over
+/// as soon as it is scheduled, as a leaf with a quick hook is, never gets one.) It is also the
+/// guard that fails the phase, and the children it had not scheduled, if the run is dropped
+/// first.
 struct PhaseRun<'a> {
     component: &'a dyn DynComponent,
     phase: &'a Phase,
     /// Its parent's index in the run.
     parent: Option<usize>,
     state: State,
-    /// Children not over yet.
+    /// Its children; those from `next_child` on are not scheduled yet.
+    children: Vec<&'a dyn DynComponent>,
+    next_child: usize,
+    /// Children scheduled and not over yet.
     children_left: usize,
-    /// The first error of its deinit hook or of a child's deinit, returned once all are over.
-    error: Option<LifecycleError>,
+    /// Whether it waits for its children (it went on once they were all over).
+    awaits_children: bool,
+    /// Deinit: the first error of its hook or of a child, returned once all are over. Once it is
+    /// over: its error, for its parent to take.
+    error: Option<Failure>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Not scheduled yet.
+    /// Not scheduled yet (the root, before the run is first polled).
     Made,
     /// Scheduled by this run.
     Running,
@@ -110,46 +123,62 @@ impl Drop for PhaseRun<'_> {
     fn drop(&mut self) {
         let (phase, kind) = (self.phase, self.phase.kind());
         match self.state {
-            State::Made => {
-                // Scheduled and failed, so that nothing waits on it forever; unless someone else
-                // scheduled it.
-                if phase
-                    .schedule(|| self.component.dyn_name().into_owned())
-                    .is_some()
-                {
-                    phase.fail();
-                    log::debug!(
-                        "{}: {kind} cancelled before it started",
-                        self.component.dyn_name()
-                    );
-                }
-            }
+            State::Made => cancel_before_start(self.component, kind),
             State::Running if !phase.is_over() => {
                 phase.fail();
                 log::debug!("{}: {kind} cancelled", self.component.dyn_name());
             }
             State::Running | State::Elsewhere | State::Over => {}
         }
+        for &child in &self.children[self.next_child..] {
+            cancel_before_start(child, kind);
+        }
     }
 }
 
-/// What is to be done next for a phase of the run.
-enum Todo {
-    Schedule,
-    /// Its dependencies are over.
-    Start,
-    /// Deinit: run the hook if init left something to undo.
-    Undo,
-    RunHook,
-    HookDone(Result<(), BoxError>),
-    Finish(Result<(), LifecycleError>),
-    /// One of its children is over, with this result.
-    ChildOver(Result<(), LifecycleError>),
-    /// A phase run elsewhere is over: `true` if it finished.
-    ElsewhereOver(bool),
+/// Schedules and fails a phase that was to be run, so that nothing waits on it forever; unless
+/// someone else scheduled it.
+fn cancel_before_start(component: &dyn DynComponent, kind: PhaseKind) {
+    let phase = component.dyn_lifecycle().phase(kind);
+    if !matches!(
+        phase.schedule(|| component.dyn_kept_name()),
+        Scheduled::Already
+    ) {
+        phase.fail();
+        log::debug!(
+            "{}: {kind} cancelled before it started",
+            component.dyn_name()
+        );
+    }
 }
 
-/// Something a phase of the run waits for, and what follows when it is over.
+/// A phase being run: its entry in the run, or, until it needs one, its component and parent.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Entry(usize),
+    Fresh(&'a dyn DynComponent, usize),
+}
+
+/// Where a phase is after a step of its run.
+enum Now {
+    /// Over, with this result, without an entry: for its parent to count.
+    Over(Result<(), Failure>),
+    /// It has an entry and reports through it when it is over.
+    Waiting,
+    /// It has an entry, with children to schedule: before anything else, so that the run goes
+    /// depth first, as nested futures would.
+    Opened(usize),
+}
+
+/// What is to be done next, on the run's stack.
+enum Todo {
+    /// Schedule the next children of this entry.
+    NextChild(usize),
+    /// This child entry is over: its parent counts it.
+    ChildOver(usize),
+}
+
+/// Something a phase of the run waits for.
 struct Step<'a> {
     index: usize,
     wait: Wait<'a>,
@@ -167,24 +196,31 @@ enum Wait<'a> {
     Subtree(BoxFuture<'a, Result<(), LifecycleError>>),
 }
 
-impl Future for Step<'_> {
-    type Output = (usize, Todo);
+/// What a step gave.
+enum Outcome {
+    Dependencies(Result<(), LifecycleError>),
+    Init,
+    Hook(Result<(), BoxError>),
+    /// `true` if the phase finished.
+    Elsewhere(bool),
+    Subtree(Result<(), LifecycleError>),
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(usize, Todo)> {
-        let todo = match &mut self.wait {
-            Wait::Dependencies(future) => match ready!(future.as_mut().poll(cx)) {
-                Ok(()) => Todo::Start,
-                Err(error) => Todo::Finish(Err(error)),
-            },
+impl Future for Step<'_> {
+    type Output = (usize, Outcome);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(usize, Outcome)> {
+        let outcome = match &mut self.wait {
+            Wait::Dependencies(future) => Outcome::Dependencies(ready!(future.as_mut().poll(cx))),
             Wait::Init(future) => {
                 ready!(future.as_mut().poll(cx));
-                Todo::Undo
+                Outcome::Init
             }
-            Wait::Hook(future) => Todo::HookDone(ready!(poll_hook(future, cx))),
-            Wait::Elsewhere(future) => Todo::ElsewhereOver(ready!(future.as_mut().poll(cx))),
-            Wait::Subtree(future) => Todo::Finish(ready!(future.as_mut().poll(cx))),
+            Wait::Hook(future) => Outcome::Hook(ready!(poll_hook(future, cx))),
+            Wait::Elsewhere(future) => Outcome::Elsewhere(ready!(future.as_mut().poll(cx))),
+            Wait::Subtree(future) => Outcome::Subtree(ready!(future.as_mut().poll(cx))),
         };
-        Poll::Ready((self.index, todo))
+        Poll::Ready((self.index, outcome))
     }
 }
 
@@ -208,12 +244,12 @@ struct Run<'a> {
     /// What the phases wait for. Dropped before `phases`: a cancelled hook is gone before its
     /// phase fails.
     steps: FuturesUnordered<Step<'a>>,
-    /// Every phase of the run: the root's first, each child's after its parent's.
+    /// The phases that wait for something, the root's first.
     phases: Vec<PhaseRun<'a>>,
     /// What is to be done now, the last first.
-    todo: Vec<(usize, Todo)>,
+    todo: Vec<Todo>,
     /// The run's result, once it is over.
-    result: Option<Result<(), LifecycleError>>,
+    result: Option<Result<(), Failure>>,
 }
 
 impl<'a> Run<'a> {
@@ -223,252 +259,349 @@ impl<'a> Run<'a> {
         teardown: Teardown,
         parent: Option<&'a dyn DynComponent>,
     ) -> Self {
-        let mut run = Self {
+        Self {
             kind,
             teardown,
             parent,
             steps: FuturesUnordered::new(),
-            phases: Vec::new(),
-            todo: vec![(0, Todo::Schedule)],
+            phases: vec![PhaseRun {
+                component: root,
+                phase: root.dyn_lifecycle().phase(kind),
+                parent: None,
+                state: State::Made,
+                children: Vec::new(),
+                next_child: 0,
+                children_left: 0,
+                awaits_children: false,
+                error: None,
+            }],
+            todo: Vec::new(),
             result: None,
-        };
-        run.add(root, None);
-        run
+        }
     }
 
-    fn add(&mut self, component: &'a dyn DynComponent, parent: Option<usize>) -> usize {
-        self.phases.push(PhaseRun {
-            component,
-            phase: component.dyn_lifecycle().phase(self.kind),
-            parent,
-            state: State::Made,
-            children_left: 0,
-            error: None,
-        });
-        self.phases.len() - 1
+    fn component(&self, at: At<'a>) -> &'a dyn DynComponent {
+        match at {
+            At::Entry(index) => self.phases[index].component,
+            At::Fresh(component, _) => component,
+        }
     }
 
-    fn wait(&mut self, index: usize, wait: Wait<'a>) {
-        self.steps.push(Step { index, wait });
-    }
-
-    fn then(&mut self, index: usize, todo: Todo) {
-        self.todo.push((index, todo));
-    }
-
-    fn name(&self, index: usize) -> String {
-        self.phases[index].component.dyn_name().into_owned()
-    }
-
-    fn do_next(&mut self, index: usize, todo: Todo, cx: &mut Context<'_>) {
-        match todo {
-            Todo::Schedule => self.schedule(index),
-            Todo::Start => self.start(index),
-            Todo::Undo => self.undo(index),
-            Todo::RunHook => self.run_hook(index, cx),
-            Todo::HookDone(result) => self.hook_done(index, result),
-            Todo::Finish(result) => self.finish(index, result),
-            Todo::ChildOver(result) => self.child_over(index, result),
-            Todo::ElsewhereOver(finished) => {
-                let result = if finished {
-                    Ok(())
-                } else {
-                    let waiting = match self.phases[index].parent {
-                        Some(parent) => self.name(parent),
-                        None => self.parent.map_or_else(
-                            || self.name(index),
-                            |parent| parent.dyn_name().into_owned(),
-                        ),
-                    };
-                    Err(LifecycleError::DependencyFailed {
-                        component: waiting,
-                        dependency: self.name(index),
-                        phase: self.kind,
-                    })
-                };
-                self.finish(index, result);
+    /// The entry of the phase at `at`, made now if it has none, in `state`.
+    fn entry(&mut self, at: At<'a>, state: State) -> usize {
+        match at {
+            At::Entry(index) => {
+                self.phases[index].state = state;
+                index
+            }
+            At::Fresh(component, parent) => {
+                self.phases.push(PhaseRun {
+                    component,
+                    phase: component.dyn_lifecycle().phase(self.kind),
+                    parent: Some(parent),
+                    state,
+                    children: Vec::new(),
+                    next_child: 0,
+                    children_left: 0,
+                    awaits_children: false,
+                    error: None,
+                });
+                self.phases.len() - 1
             }
         }
     }
 
-    fn schedule(&mut self, index: usize) {
+    /// Makes the phase at `at` wait for `wait`.
+    fn wait(&mut self, at: At<'a>, state: State, wait: Wait<'a>) -> Now {
+        let index = self.entry(at, state);
+        self.steps.push(Step { index, wait });
+        Now::Waiting
+    }
+
+    /// The phase at `at` waits for its children: they are scheduled next.
+    fn open(&mut self, at: At<'a>, children: Vec<&'a dyn DynComponent>) -> Now {
+        let index = self.entry(at, State::Running);
+        let run = &mut self.phases[index];
+        run.children = children;
+        run.awaits_children = true;
+        Now::Opened(index)
+    }
+
+    /// After a step of an entry: its children, if it opened them, are scheduled next.
+    fn settle(&mut self, now: Now) {
+        if let Now::Opened(index) = now {
+            self.todo.push(Todo::NextChild(index));
+        }
+    }
+
+    fn schedule(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
         let (kind, teardown) = (self.kind, self.teardown);
-        let (component, parent) = (self.phases[index].component, self.phases[index].parent);
-        if let Some(parent) = parent {
-            if component.dyn_lifecycle().timeout(kind).is_some() {
+        let component = self.component(at);
+        let lifecycle = component.dyn_lifecycle();
+        if let At::Fresh(_, parent) = at {
+            if lifecycle.timeout(kind).is_some() {
                 // Its subtree is a run of its own, within its timeout.
-                self.phases[index].state = State::Elsewhere;
                 let parent = self.phases[parent].component;
                 let subtree = run_subtree(component, kind, teardown, Some(parent));
-                return self.wait(index, Wait::Subtree(Box::pin(subtree)));
+                return self.wait(at, State::Elsewhere, Wait::Subtree(Box::pin(subtree)));
             }
         }
-        let run = &mut self.phases[index];
-        let phase = run.phase;
-        let Some(dependencies) = phase.schedule(|| component.dyn_name().into_owned()) else {
-            // Scheduled already, by another parent (a diamond): wait for it, so that "parent
-            // finished" means "subtree finished".
-            run.state = State::Elsewhere;
-            let outcome = phase.inner().outcome();
-            self.wait(index, Wait::Elsewhere(Box::pin(outcome)));
-            return;
+        let phase = lifecycle.phase(kind);
+        let dependencies = match phase.schedule(|| component.dyn_kept_name()) {
+            Scheduled::Already => {
+                // Scheduled by another parent (a diamond): wait for it, so that "parent
+                // finished" means "subtree finished".
+                if phase.is_over() {
+                    let finished = !phase.inner().is_failed();
+                    return Now::Over(self.elsewhere_result(at, finished));
+                }
+                let outcome = Box::pin(phase.inner().outcome());
+                return self.wait(at, State::Elsewhere, Wait::Elsewhere(outcome));
+            }
+            Scheduled::Free => None,
+            Scheduled::Waits(dependencies) => Some(dependencies),
         };
-        run.state = State::Running;
         log::debug!("{}: {kind} scheduled", component.dyn_name());
-        if dependencies.is_empty() {
-            self.start(index);
-        } else {
-            let wait = wait_for_dependencies(dependencies, component, kind);
-            self.wait(index, Wait::Dependencies(Box::pin(wait)));
+        if let At::Entry(index) = at {
+            self.phases[index].state = State::Running;
+        }
+        match dependencies {
+            None => self.start(at, cx),
+            Some(dependencies) => {
+                let wait = Box::pin(wait_for_dependencies(dependencies, component, kind));
+                self.wait(at, State::Running, Wait::Dependencies(wait))
+            }
         }
     }
 
-    fn start(&mut self, index: usize) {
-        let run = &self.phases[index];
-        run.phase.start();
-        log::debug!("{}: {} started", run.component.dyn_name(), self.kind);
+    /// The result of a phase scheduled elsewhere, for the phase that waited for it.
+    fn elsewhere_result(&self, at: At<'a>, finished: bool) -> Result<(), Failure> {
+        if finished {
+            return Ok(());
+        }
+        let component = self.component(at);
+        let parent = match at {
+            At::Fresh(_, parent) => Some(self.phases[parent].component),
+            At::Entry(index) => match self.phases[index].parent {
+                Some(parent) => Some(self.phases[parent].component),
+                None => self.parent,
+            },
+        };
+        Err(Box::new(LifecycleError::DependencyFailed {
+            component: parent.unwrap_or(component).dyn_name().into_owned(),
+            dependency: component.dyn_name().into_owned(),
+            phase: self.kind,
+        }))
+    }
+
+    fn start(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
+        let component = self.component(at);
+        let lifecycle = component.dyn_lifecycle();
+        lifecycle.phase(self.kind).start();
+        log::debug!("{}: {} started", component.dyn_name(), self.kind);
         match self.kind {
             PhaseKind::Init => {
-                if !self.open_children(index) {
-                    self.then(index, Todo::RunHook);
+                let children = component.dyn_children().into_items();
+                if children.is_empty() {
+                    self.hook(at, cx)
+                } else {
+                    self.open(at, children)
                 }
             }
             PhaseKind::Deinit => {
-                let init = run.component.dyn_lifecycle().init_phase();
+                let init = lifecycle.init_phase();
                 if init.is_scheduled() && !init.is_over() {
                     // Deinit after init: let an init in progress end first.
-                    let outcome = init.inner().outcome();
-                    self.wait(index, Wait::Init(Box::pin(outcome)));
+                    let outcome = Box::pin(init.inner().outcome());
+                    self.wait(at, State::Running, Wait::Init(outcome))
                 } else {
-                    self.then(index, Todo::Undo);
+                    self.undo(at, cx)
                 }
             }
         }
     }
 
-    fn undo(&mut self, index: usize) {
-        let run = &self.phases[index];
-        let init = run.component.dyn_lifecycle().init_phase();
+    /// Deinit: runs the hook if init left something to undo.
+    fn undo(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
+        let component = self.component(at);
+        let init = component.dyn_lifecycle().init_phase();
         let something_to_undo = match self.teardown {
             Teardown::All => !init.is_scheduled() || init.finished().is_set(),
             Teardown::OnlyInitialized => init.finished().is_set(),
         };
         if something_to_undo {
-            self.then(index, Todo::RunHook);
+            self.hook(at, cx)
         } else {
             log::debug!(
                 "{}: init did not finish, nothing to deinit",
-                run.component.dyn_name()
+                component.dyn_name()
             );
-            self.then(index, Todo::HookDone(Ok(())));
+            self.hook_done(at, Ok(()))
         }
     }
 
     /// Makes the hook's future and polls it once in place: a hook that is done at once (as the
     /// default hooks are) takes no step.
-    fn run_hook(&mut self, index: usize, cx: &mut Context<'_>) {
-        let component = self.phases[index].component;
-        let kind = self.kind;
+    fn hook(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
+        let (component, kind) = (self.component(at), self.kind);
         let mut hook = match catch_unwind(AssertUnwindSafe(|| component.dyn_hook(kind))) {
             Ok(hook) => hook,
-            Err(panic) => {
-                let payload: BoxError = Box::new(PanicPayload::new(panic));
-                return self.then(index, Todo::HookDone(Err(payload)));
-            }
+            Err(panic) => return self.hook_done(at, Err(Box::new(PanicPayload::new(panic)))),
         };
         match poll_hook(&mut hook, cx) {
-            Poll::Ready(result) => self.then(index, Todo::HookDone(result)),
-            Poll::Pending => self.wait(index, Wait::Hook(hook)),
+            Poll::Ready(result) => self.hook_done(at, result),
+            Poll::Pending => self.wait(at, State::Running, Wait::Hook(hook)),
         }
     }
 
-    fn hook_done(&mut self, index: usize, result: Result<(), BoxError>) {
-        let result = result.map_err(|source| LifecycleError::Failed {
-            component: self.name(index),
-            phase: self.kind,
-            source,
+    fn hook_done(&mut self, at: At<'a>, result: Result<(), BoxError>) -> Now {
+        let component = self.component(at);
+        let result = result.map_err(|source| {
+            Box::new(LifecycleError::Failed {
+                component: component.dyn_name().into_owned(),
+                phase: self.kind,
+                source,
+            })
         });
-        match self.kind {
-            PhaseKind::Init => self.then(index, Todo::Finish(result)),
-            PhaseKind::Deinit => {
-                // Best effort: the children go down even if the hook failed.
-                self.phases[index].error = result.err();
-                if !self.open_children(index) {
-                    let result = self.phases[index].error.take().map_or(Ok(()), Err);
-                    self.then(index, Todo::Finish(result));
+        if self.kind == PhaseKind::Deinit {
+            // Best effort: the children go down even if the hook failed.
+            let children = component.dyn_children().into_items();
+            if !children.is_empty() {
+                let now = self.open(at, children);
+                if let Now::Opened(index) = now {
+                    self.phases[index].error = result.err();
                 }
+                return now;
+            }
+        }
+        self.finish(at, result)
+    }
+
+    /// The phase is over: finished, or failed with `result`'s error.
+    fn finish(&mut self, at: At<'a>, result: Result<(), Failure>) -> Now {
+        let component = self.component(at);
+        let phase = component.dyn_lifecycle().phase(self.kind);
+        match &result {
+            Ok(()) => {
+                phase.finish();
+                log::debug!("{}: {} finished", component.dyn_name(), self.kind);
+            }
+            Err(error) => {
+                phase.fail();
+                log::debug!("{}: {} failed: {error}", component.dyn_name(), self.kind);
+            }
+        }
+        match at {
+            At::Fresh(..) => Now::Over(result),
+            At::Entry(index) => {
+                self.report(index, result);
+                Now::Waiting
             }
         }
     }
 
-    /// Adds the children of a phase to the run and queues their scheduling, the first child
-    /// first; `false` if it has none.
-    fn open_children(&mut self, index: usize) -> bool {
-        let children = self.phases[index].component.dyn_children().into_items();
-        if children.is_empty() {
-            return false;
-        }
-        self.phases[index].children_left = children.len();
-        let first = self.phases.len();
-        self.phases.reserve(children.len());
-        for child in children {
-            self.add(child, Some(index));
-        }
-        let last = self.phases.len();
-        self.todo
-            .extend((first..last).rev().map(|child| (child, Todo::Schedule)));
-        true
-    }
-
-    fn finish(&mut self, index: usize, result: Result<(), LifecycleError>) {
+    /// An entry is over: its parent counts it next, or the run is over.
+    fn report(&mut self, index: usize, result: Result<(), Failure>) {
         let run = &mut self.phases[index];
-        if run.state == State::Running {
-            match &result {
-                Ok(()) => {
-                    run.phase.finish();
-                    log::debug!("{}: {} finished", run.component.dyn_name(), self.kind);
-                }
-                Err(error) => {
-                    run.phase.fail();
-                    log::debug!(
-                        "{}: {} failed: {error}",
-                        run.component.dyn_name(),
-                        self.kind
-                    );
-                }
-            }
-        }
         run.state = State::Over;
         match run.parent {
             None => self.result = Some(result),
-            Some(parent) => self.then(parent, Todo::ChildOver(result)),
+            Some(_) => {
+                run.error = result.err();
+                self.todo.push(Todo::ChildOver(index));
+            }
         }
     }
 
-    fn child_over(&mut self, index: usize, result: Result<(), LifecycleError>) {
+    /// Schedules the children of an entry in turn, until one opens children of its own (which
+    /// go first) or all are scheduled.
+    fn next_child(&mut self, index: usize, cx: &mut Context<'_>) {
+        loop {
+            let run = &mut self.phases[index];
+            let Some(&child) = run.children.get(run.next_child) else {
+                break;
+            };
+            run.next_child += 1;
+            run.children_left += 1;
+            match self.schedule(At::Fresh(child, index), cx) {
+                Now::Over(result) => self.count_child(index, result),
+                Now::Waiting => {}
+                Now::Opened(child) => {
+                    self.todo.push(Todo::NextChild(index));
+                    self.todo.push(Todo::NextChild(child));
+                    return;
+                }
+            }
+            if self.result.is_some() {
+                return;
+            }
+        }
+        self.children_over(index, cx);
+    }
+
+    /// Counts a child of `index` off, with its result. An init error ends the run: init fails
+    /// fast, and each ancestor would fail with it, up to the root.
+    fn count_child(&mut self, index: usize, result: Result<(), Failure>) {
         let run = &mut self.phases[index];
         run.children_left -= 1;
         if let Err(error) = result {
             match self.kind {
-                // Init fails fast: the error ends the run, which drops every phase in progress.
-                // Each ancestor would fail with it, up to the root.
-                PhaseKind::Init => {
-                    self.result = Some(Err(error));
-                    return;
-                }
+                PhaseKind::Init => self.result = Some(Err(error)),
                 PhaseKind::Deinit => {
                     run.error.get_or_insert(error);
                 }
             }
         }
-        if run.children_left > 0 {
+    }
+
+    /// Goes on with an entry whose children may all be over.
+    fn children_over(&mut self, index: usize, cx: &mut Context<'_>) {
+        let run = &mut self.phases[index];
+        if !run.awaits_children || run.children_left > 0 || run.next_child < run.children.len() {
             return;
         }
-        match self.kind {
-            PhaseKind::Init => self.then(index, Todo::RunHook),
+        run.awaits_children = false;
+        let now = match self.kind {
+            PhaseKind::Init => self.hook(At::Entry(index), cx),
             PhaseKind::Deinit => {
                 let result = run.error.take().map_or(Ok(()), Err);
-                self.then(index, Todo::Finish(result));
+                self.finish(At::Entry(index), result)
+            }
+        };
+        self.settle(now);
+    }
+
+    fn resume(&mut self, index: usize, outcome: Outcome, cx: &mut Context<'_>) {
+        let at = At::Entry(index);
+        let now = match outcome {
+            Outcome::Dependencies(Ok(())) => self.start(at, cx),
+            Outcome::Dependencies(Err(error)) => self.finish(at, Err(Box::new(error))),
+            Outcome::Init => self.undo(at, cx),
+            Outcome::Hook(result) => self.hook_done(at, result),
+            Outcome::Elsewhere(finished) => {
+                let result = self.elsewhere_result(at, finished);
+                self.report(index, result);
+                Now::Waiting
+            }
+            Outcome::Subtree(result) => {
+                self.report(index, result.map_err(Box::new));
+                Now::Waiting
+            }
+        };
+        self.settle(now);
+    }
+
+    fn do_next(&mut self, todo: Todo, cx: &mut Context<'_>) {
+        match todo {
+            Todo::NextChild(index) => self.next_child(index, cx),
+            Todo::ChildOver(child) => {
+                let run = &mut self.phases[child];
+                let parent = run.parent.expect("a child entry has a parent");
+                let result = run.error.take().map_or(Ok(()), Err);
+                self.count_child(parent, result);
+                if self.result.is_none() {
+                    self.children_over(parent, cx);
+                }
             }
         }
     }
@@ -489,19 +622,24 @@ impl Future for Run<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.phases[0].state == State::Made {
+            let now = this.schedule(At::Entry(0), cx);
+            this.settle(now);
+        }
         loop {
-            while let Some((index, todo)) = this.todo.pop() {
-                this.do_next(index, todo, cx);
-                if let Some(result) = this.result.take() {
-                    this.cancel();
-                    return Poll::Ready(result);
-                }
+            while this.result.is_none() {
+                let Some(todo) = this.todo.pop() else { break };
+                this.do_next(todo, cx);
             }
-            let step = ready!(this.steps.poll_next_unpin(cx));
+            if let Some(result) = this.result.take() {
+                this.cancel();
+                return Poll::Ready(result.map_err(|error| *error));
+            }
             // A phase that is not over waits for a step or for its children, who wait for one.
-            let (index, todo) =
+            let step = ready!(this.steps.poll_next_unpin(cx));
+            let (index, outcome) =
                 step.expect("a lifecycle run that is not over has a step to wait for");
-            this.then(index, todo);
+            this.resume(index, outcome, cx);
         }
     }
 }
