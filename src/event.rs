@@ -86,6 +86,7 @@ impl Event {
     /// event.set();
     /// assert!(event.is_set());
     /// ```
+    #[inline]
     pub fn set(&self) {
         let state = &self.inner.state;
         let mut current = state.load(Ordering::Acquire);
@@ -121,6 +122,7 @@ impl Event {
     /// event.clear();
     /// assert!(!event.is_set());
     /// ```
+    #[inline]
     pub fn clear(&self) {
         self.inner.state.fetch_and(!SET, Ordering::AcqRel);
     }
@@ -133,6 +135,7 @@ impl Event {
     /// let event = asynchronously::Event::new();
     /// assert!(!event.is_set());
     /// ```
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.inner.state.load(Ordering::Acquire) & SET != 0
     }
@@ -159,6 +162,7 @@ impl Event {
     /// # Cancel safety
     ///
     /// Dropping an `EventWait` only stops waiting; it takes nothing from other waiters.
+    #[inline]
     pub fn wait(&self) -> EventWait {
         EventWait {
             seen: self.inner.state.load(Ordering::Acquire),

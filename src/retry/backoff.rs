@@ -127,15 +127,16 @@ impl Backoff {
     /// assert_eq!(Backoff::exponential(Duration::from_secs(1)).delay(1), Duration::from_secs(1));
     /// assert_eq!(Backoff::exponential(Duration::from_secs(1)).delay(1_000), Duration::MAX); // no overflow
     /// ```
+    #[inline]
     pub fn delay(&self, retry: usize) -> Duration {
+        if self.factor == 1.0 {
+            return self.initial.min(self.max);
+        }
         let exponent = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
         let scaled = self.initial.as_secs_f64() * self.factor.powi(exponent);
-        let delay = if self.factor == 1.0 {
-            self.initial
-        } else {
-            Duration::try_from_secs_f64(scaled).unwrap_or(Duration::MAX)
-        };
-        delay.min(self.max)
+        Duration::try_from_secs_f64(scaled)
+            .unwrap_or(Duration::MAX)
+            .min(self.max)
     }
 
     /// The sleep before retry number `retry`: [`delay`](Backoff::delay), with jitter if set.
@@ -148,12 +149,20 @@ impl Backoff {
     ///
     /// assert_eq!(Backoff::fixed(Duration::from_secs(1)).sleep_for(1), Duration::from_secs(1));
     /// ```
+    #[inline]
     pub fn sleep_for(&self, retry: usize) -> Duration {
         let delay = self.delay(retry);
         if !self.jitter || delay.is_zero() {
             return delay;
         }
         delay.mul_f64(random_fraction())
+    }
+}
+
+impl Backoff {
+    /// The sleep before every retry, if it is the same for all (fixed, with no jitter).
+    pub(crate) fn constant(&self) -> Option<Duration> {
+        (self.factor == 1.0 && !self.jitter).then(|| self.initial.min(self.max))
     }
 }
 

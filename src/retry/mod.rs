@@ -610,6 +610,8 @@ struct Controller<'a, E> {
     rt: Option<Runtime>,
     started: Option<Instant>,
     retries: usize,
+    /// The sleep before every retry, when the backoff makes it the same for all.
+    constant_sleep: Option<Duration>,
 }
 
 impl<'a, E> Controller<'a, E> {
@@ -621,6 +623,7 @@ impl<'a, E> Controller<'a, E> {
         let rt = needs_clock.then(|| config.policy.timer_runtime());
         let started = rt.as_ref().map(|rt| rt.timer().now());
         Self {
+            constant_sleep: config.policy.backoff.constant(),
             config,
             rt,
             started,
@@ -656,11 +659,15 @@ impl<'a, E> Controller<'a, E> {
             return Err(error);
         }
         let retry = self.retries + 1;
-        let sleep = policy.backoff.sleep_for(retry);
-        if let (Some(max), Some(started), Some(rt)) = (policy.max_elapsed, self.started, &self.rt) {
-            let elapsed = rt.timer().now().saturating_duration_since(started);
-            if elapsed.saturating_add(sleep) > max {
-                return Err(error);
+        let sleep = self
+            .constant_sleep
+            .unwrap_or_else(|| policy.backoff.sleep_for(retry));
+        if let Some(max) = policy.max_elapsed {
+            if let (Some(started), Some(rt)) = (self.started, &self.rt) {
+                let elapsed = rt.timer().now().saturating_duration_since(started);
+                if elapsed.saturating_add(sleep) > max {
+                    return Err(error);
+                }
             }
         }
         self.retries = retry;

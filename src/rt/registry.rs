@@ -32,7 +32,7 @@ pub(crate) struct Registry {
 struct Drain {
     generation: u32,
     /// The caller's own task, which it does not wait for.
-    own: Option<u64>,
+    own: Option<usize>,
     remaining: u64,
     waker: Option<Waker>,
 }
@@ -78,8 +78,8 @@ impl Registry {
         }
     }
 
-    /// Counts off a finished task; `task` is its id, which its marker holds (see [`CurrentTask`]).
-    pub(crate) fn deregister(&self, registration: &Registration, task: u64) {
+    /// Counts off a finished task; `task` is its key, which its marker holds (see [`CurrentTask`]).
+    pub(crate) fn deregister(&self, registration: &Registration, task: usize) {
         let before = self.state.fetch_sub(ONE_TASK, Ordering::AcqRel);
         let now = generation(before);
         if now == registration.born {
@@ -112,15 +112,15 @@ impl Registry {
 
 thread_local_static! {
     /// The task being polled on this thread: (registry key, task key).
-    static CURRENT: Cell<Option<(usize, u64)>> = Cell::new(None);
+    static CURRENT: Cell<Option<(usize, usize)>> = Cell::new(None);
 }
 
 /// The marker a task sets while it is polled, so that a drain knows its caller: its registry and
-/// its id.
-pub(crate) struct CurrentTask(usize, u64);
+/// its key (unique among the live tasks, which is all a drain compares it with).
+pub(crate) struct CurrentTask(usize, usize);
 
 impl CurrentTask {
-    pub(crate) fn new(registry: &Registry, task: u64) -> Self {
+    pub(crate) fn new(registry: &Registry, task: usize) -> Self {
         Self(registry.key(), task)
     }
 
@@ -130,7 +130,7 @@ impl CurrentTask {
 }
 
 /// Restores the previous marker (tasks may be polled inside other tasks, as `block_on` does).
-pub(crate) struct Entered(Option<(usize, u64)>);
+pub(crate) struct Entered(Option<(usize, usize)>);
 
 impl Drop for Entered {
     fn drop(&mut self) {

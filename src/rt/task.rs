@@ -538,12 +538,10 @@ impl<T> Report<T> for Detached {
     fn complete(&self, _outcome: Result<T, JoinError>) {}
 }
 
-/// A number for each task, unique while the process lives: the key of its entry in the
-/// registry and of the marker that tells a drain its caller.
-fn next_task_id() -> u64 {
-    // Not one of loom's atomics: a counter that only has to be unique is no protocol to explore.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+/// A task's key in its registry and in the marker that tells a drain its caller: its address,
+/// which is stable from its first poll to its drop (it is pinned) and unique among live tasks.
+fn key<T>(task: &Pin<&mut T>) -> usize {
+    std::ptr::from_ref::<T>(task) as usize
 }
 
 pin_project_lite::pin_project! {
@@ -557,13 +555,13 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
         report: R,
-        id: u64,
         registry: Arc<Registry>,
         registration: Registration,
     }
 
     impl<F: Future, R: Report<F::Output>> PinnedDrop for Task<F, R> {
         fn drop(this: Pin<&mut Self>) {
+            let key = key(&this);
             let mut this = this.project();
             if this.future.is_some() {
                 // Dropped unfinished. A destructor that panics is reported, not unwound into the
@@ -574,7 +572,7 @@ pin_project_lite::pin_project! {
                 };
                 this.report.complete(outcome);
             }
-            this.registry.deregister(this.registration, *this.id);
+            this.registry.deregister(this.registration, key);
         }
     }
 }
@@ -584,7 +582,6 @@ impl<F: Future, R: Report<F::Output>> Task<F, R> {
         Self {
             future: Some(future),
             report,
-            id: next_task_id(),
             registry: registry.clone(),
             registration: registry.register(),
         }
@@ -595,6 +592,7 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let key = key(&self);
         let mut this = self.project();
         let report = &*this.report;
         report.polled(cx.waker());
@@ -605,7 +603,7 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
         let outcome = if report.is_aborted() {
             Err(JoinError::Cancelled)
         } else {
-            let _entered = CurrentTask::new(this.registry, *this.id).enter();
+            let _entered = CurrentTask::new(this.registry, key).enter();
             match catch_unwind(AssertUnwindSafe(|| {
                 poll_unwinding(this.future.as_mut(), cx)
             })) {
