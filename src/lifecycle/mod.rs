@@ -320,8 +320,8 @@ pub trait ComponentExt: Component {
             other.lifecycle().deinit_phase(),
         );
         // Names first, so that a later cycle or failure can name both ends.
-        init.record_name(|| self.dyn_kept_name());
-        other_init.record_name(|| other.dyn_kept_name());
+        init.record_name(|| self.dyn_name_to_record());
+        other_init.record_name(|| other.dyn_name_to_record());
         // Check both before adding either, so that a failed call adds nothing.
         if init.is_scheduled() {
             return Err(LifecycleError::AlreadyScheduled {
@@ -372,9 +372,9 @@ delegate_component!(&C, Box<C>, std::sync::Arc<C>);
 pub(crate) trait DynComponent: Send + Sync {
     fn dyn_lifecycle(&self) -> &Lifecycle;
     fn dyn_name(&self) -> Cow<'_, str>;
-    /// The name to keep in a phase: a name that is the end of the type's name (as the default
+    /// The name a phase records: a name that is the end of the type's name (as the default
     /// name is) is kept as that `'static` slice of it, without a copy.
-    fn dyn_kept_name(&self) -> Cow<'static, str>;
+    fn dyn_name_to_record(&self) -> Cow<'static, str>;
     /// The hook of phase `kind`, boxed (a component's default hooks are empty futures, which a
     /// box does not allocate for).
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>>;
@@ -388,7 +388,7 @@ impl<C: Component> DynComponent for C {
     fn dyn_name(&self) -> Cow<'_, str> {
         self.name()
     }
-    fn dyn_kept_name(&self) -> Cow<'static, str> {
+    fn dyn_name_to_record(&self) -> Cow<'static, str> {
         let name = self.name();
         let type_name = std::any::type_name::<Self>();
         match type_name.strip_suffix(&*name) {

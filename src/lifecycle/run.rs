@@ -141,7 +141,7 @@ impl Drop for PhaseRun<'_> {
 fn cancel_before_start(component: &dyn DynComponent, kind: PhaseKind) {
     let phase = component.dyn_lifecycle().phase(kind);
     if !matches!(
-        phase.schedule(|| component.dyn_kept_name()),
+        phase.schedule(|| component.dyn_name_to_record()),
         Scheduled::Already
     ) {
         phase.fail();
@@ -347,7 +347,7 @@ impl<'a> Run<'a> {
             }
         }
         let phase = lifecycle.phase(kind);
-        let dependencies = match phase.schedule(|| component.dyn_kept_name()) {
+        let dependencies = match phase.schedule(|| component.dyn_name_to_record()) {
             Scheduled::Already => {
                 // Scheduled by another parent (a diamond): wait for it, so that "parent
                 // finished" means "subtree finished".
