@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::event::Event;
@@ -44,11 +44,10 @@ pub struct Lifecycle {
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        // The component's name, recorded once for both phases.
-        let name = Arc::new(OnceLock::new());
+        let record = Arc::new(Mutex::new(Record::default()));
         Self {
-            init: Phase::new(PhaseKind::Init, name.clone()),
-            deinit: Phase::new(PhaseKind::Deinit, name),
+            init: Phase::new(PhaseKind::Init, record.clone()),
+            deinit: Phase::new(PhaseKind::Deinit, record),
             init_timeout: None,
             deinit_timeout: None,
             runtime: None,
@@ -215,22 +214,43 @@ pub struct Phase {
 /// [`Phase::after`]).
 pub(crate) struct PhaseInner {
     kind: PhaseKind,
-    /// The component's name, shared with the other phase of its lifecycle: recorded when a
-    /// phase is scheduled or a dependency declared, for the errors of other phases.
-    name: Arc<OnceLock<Cow<'static, str>>>,
     scheduled: Event,
     started: Event,
     finished: Event,
     /// Set once the phase is over, finished or failed: what dependents wait on.
     over: Event,
     failed: AtomicBool,
-    /// Whether the phase was scheduled: written only under the `waits` lock (so that `after`
+    /// Whether the phase was scheduled: written only under the `record` lock (so that `after`
     /// and `wait_before` see it consistently there), read without it elsewhere.
     is_scheduled: AtomicBool,
-    /// Whether `waits.afters` is not empty, readable without the lock (the cycle check reads it
+    /// Whether its `afters` are not empty, readable without the lock (the cycle check reads it
     /// on every component).
     has_afters: AtomicBool,
-    waits: Mutex<Waits>,
+    /// What its lifecycle records, shared with the other phase.
+    record: Arc<Mutex<Record>>,
+}
+
+/// What the two phases of a lifecycle record, under one lock.
+#[derive(Default)]
+struct Record {
+    /// The component's name, recorded when a phase is scheduled or a dependency declared, for
+    /// the errors of other phases.
+    name: Option<Cow<'static, str>>,
+    init: Waits,
+    deinit: Waits,
+}
+
+impl Record {
+    fn waits(&mut self, kind: PhaseKind) -> &mut Waits {
+        match kind {
+            PhaseKind::Init => &mut self.init,
+            PhaseKind::Deinit => &mut self.deinit,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.as_deref().unwrap_or("<unnamed>").to_owned()
+    }
 }
 
 #[derive(Default)]
@@ -244,13 +264,17 @@ struct Waits {
 impl PhaseInner {
     /// The component's name as recorded, for errors about it.
     pub(crate) fn name(&self) -> String {
-        self.name.get().map_or("<unnamed>", |name| name).to_owned()
+        lock(&self.record).name()
     }
 
     /// Calls `each` on every phase this one is `after`, as a `Weak` (a dropped one's too: it
     /// cannot be upgraded).
     pub(crate) fn each_after(&self, each: impl FnMut(&Weak<PhaseInner>)) {
-        lock(&self.waits).afters.iter().for_each(each);
+        lock(&self.record)
+            .waits(self.kind)
+            .afters
+            .iter()
+            .for_each(each);
     }
 
     pub(crate) fn has_afters(&self) -> bool {
@@ -382,11 +406,11 @@ impl Phase {
         &self,
         future: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LifecycleError> {
-        let mut waits = lock(&self.inner.waits);
+        let mut record = lock(&self.inner.record);
         if self.is_scheduled() {
-            return Err(self.already_scheduled());
+            return Err(self.already_scheduled(&record));
         }
-        waits.futures.push(Box::pin(future));
+        record.waits(self.kind()).futures.push(Box::pin(future));
         Ok(())
     }
 
@@ -412,20 +436,22 @@ impl Phase {
     ///
     /// [`LifecycleError::AlreadyScheduled`] once this phase was scheduled.
     pub fn after(&self, other: &Phase) -> Result<(), LifecycleError> {
-        let mut waits = lock(&self.inner.waits);
+        let mut record = lock(&self.inner.record);
         if self.is_scheduled() {
-            return Err(self.already_scheduled());
+            return Err(self.already_scheduled(&record));
         }
-        waits.afters.push(Arc::downgrade(&other.inner));
+        record
+            .waits(self.kind())
+            .afters
+            .push(Arc::downgrade(&other.inner));
         self.inner.has_afters.store(true, Ordering::Release);
         Ok(())
     }
 
-    fn new(kind: PhaseKind, name: Arc<OnceLock<Cow<'static, str>>>) -> Self {
+    fn new(kind: PhaseKind, record: Arc<Mutex<Record>>) -> Self {
         Self {
             inner: Arc::new(PhaseInner {
                 kind,
-                name,
                 scheduled: Event::new(),
                 started: Event::new(),
                 finished: Event::new(),
@@ -433,7 +459,7 @@ impl Phase {
                 failed: AtomicBool::new(false),
                 is_scheduled: AtomicBool::new(false),
                 has_afters: AtomicBool::new(false),
-                waits: Mutex::new(Waits::default()),
+                record,
             }),
         }
     }
@@ -452,21 +478,22 @@ impl Phase {
 
     /// Records the component's name, unless one is recorded already.
     pub(crate) fn record_name(&self, name: impl FnOnce() -> Cow<'static, str>) {
-        self.inner.name.get_or_init(name);
+        lock(&self.inner.record).name.get_or_insert_with(name);
     }
 
     /// Schedules the phase and hands over what it waits for, unless it was scheduled already.
     pub(crate) fn schedule(&self, name: impl FnOnce() -> Cow<'static, str>) -> Scheduled {
         let scheduled = {
-            self.record_name(name);
-            let mut waits = lock(&self.inner.waits);
+            let mut record = lock(&self.inner.record);
+            record.name.get_or_insert_with(name);
             if self.is_scheduled() {
                 return Scheduled::Already;
             }
+            let waits = record.waits(self.kind());
             self.inner.is_scheduled.store(true, Ordering::Release);
             if waits.futures.is_empty() && waits.afters.is_empty() {
                 // Most phases wait for nothing.
-                drop(waits);
+                drop(record);
                 self.inner.scheduled.set();
                 return Scheduled::Free;
             }
@@ -509,10 +536,10 @@ impl Phase {
         self.inner.is_over()
     }
 
-    /// The error of a dependency added too late.
-    fn already_scheduled(&self) -> LifecycleError {
+    /// The error of a dependency added too late; `record` is the phase's, locked.
+    fn already_scheduled(&self, record: &Record) -> LifecycleError {
         LifecycleError::AlreadyScheduled {
-            component: self.inner.name(),
+            component: record.name(),
             phase: self.inner.kind,
         }
     }

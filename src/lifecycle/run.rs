@@ -225,6 +225,7 @@ impl Future for Step<'_> {
 }
 
 /// Polls a hook; a panic is its error.
+#[inline(always)]
 fn poll_hook(
     hook: &mut BoxFuture<'_, Result<(), BoxError>>,
     cx: &mut Context<'_>,
@@ -252,6 +253,8 @@ struct Run<'a> {
     result: Option<Result<(), Failure>>,
 }
 
+/// The steps of a phase are `#[inline(always)]`, so that a leaf's whole phase runs as one call (the
+/// "lifecycle init + deinit" row: 1,333 instructions a leaf as separate calls, 1,097 inlined).
 impl<'a> Run<'a> {
     fn new(
         root: &'a dyn DynComponent,
@@ -280,6 +283,7 @@ impl<'a> Run<'a> {
         }
     }
 
+    #[inline(always)]
     fn component(&self, at: At<'a>) -> &'a dyn DynComponent {
         match at {
             At::Entry(index) => self.phases[index].component,
@@ -288,6 +292,7 @@ impl<'a> Run<'a> {
     }
 
     /// The entry of the phase at `at`, made now if it has none, in `state`.
+    #[inline(always)]
     fn entry(&mut self, at: At<'a>, state: State) -> usize {
         match at {
             At::Entry(index) => {
@@ -312,6 +317,7 @@ impl<'a> Run<'a> {
     }
 
     /// Makes the phase at `at` wait for `wait`.
+    #[inline(always)]
     fn wait(&mut self, at: At<'a>, state: State, wait: Wait<'a>) -> Now {
         let index = self.entry(at, state);
         self.steps.push(Step { index, wait });
@@ -319,6 +325,7 @@ impl<'a> Run<'a> {
     }
 
     /// The phase at `at` waits for its children: they are scheduled next.
+    #[inline(always)]
     fn open(&mut self, at: At<'a>, children: Vec<&'a dyn DynComponent>) -> Now {
         let index = self.entry(at, State::Running);
         let run = &mut self.phases[index];
@@ -375,6 +382,7 @@ impl<'a> Run<'a> {
     }
 
     /// The result of a phase scheduled elsewhere, for the phase that waited for it.
+    #[inline]
     fn elsewhere_result(&self, at: At<'a>, finished: bool) -> Result<(), Failure> {
         if finished {
             return Ok(());
@@ -394,6 +402,7 @@ impl<'a> Run<'a> {
         }))
     }
 
+    #[inline(always)]
     fn start(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
         let component = self.component(at);
         let lifecycle = component.dyn_lifecycle();
@@ -422,6 +431,7 @@ impl<'a> Run<'a> {
     }
 
     /// Deinit: runs the hook if init left something to undo.
+    #[inline(always)]
     fn undo(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
         let component = self.component(at);
         let init = component.dyn_lifecycle().init_phase();
@@ -442,6 +452,7 @@ impl<'a> Run<'a> {
 
     /// Makes the hook's future and polls it once in place: a hook that is done at once (as the
     /// default hooks are) takes no step.
+    #[inline(always)]
     fn hook(&mut self, at: At<'a>, cx: &mut Context<'_>) -> Now {
         let (component, kind) = (self.component(at), self.kind);
         let mut hook = match catch_unwind(AssertUnwindSafe(|| component.dyn_hook(kind))) {
@@ -454,6 +465,7 @@ impl<'a> Run<'a> {
         }
     }
 
+    #[inline(always)]
     fn hook_done(&mut self, at: At<'a>, result: Result<(), BoxError>) -> Now {
         let component = self.component(at);
         let result = result.map_err(|source| {
@@ -478,6 +490,7 @@ impl<'a> Run<'a> {
     }
 
     /// The phase is over: finished, or failed with `result`'s error.
+    #[inline(always)]
     fn finish(&mut self, at: At<'a>, result: Result<(), Failure>) -> Now {
         let component = self.component(at);
         let phase = component.dyn_lifecycle().phase(self.kind);
@@ -541,6 +554,7 @@ impl<'a> Run<'a> {
 
     /// Counts a child of `index` off, with its result. An init error ends the run: init fails
     /// fast, and each ancestor would fail with it, up to the root.
+    #[inline(always)]
     fn count_child(&mut self, index: usize, result: Result<(), Failure>) {
         let run = &mut self.phases[index];
         run.children_left -= 1;
