@@ -645,6 +645,7 @@ impl<'a, E> Controller<'a, E> {
     }
 
     /// After a failed call: `Err(error)` to give up with it, or the sleep before the next call.
+    #[inline]
     fn after_error(&mut self, error: E) -> Result<Duration, E> {
         let Config {
             policy,
@@ -688,17 +689,15 @@ impl<'a, E> Controller<'a, E> {
         Ok(sleep)
     }
 
-    /// Sleeps before the next call; a zero sleep touches no timer and yields now and then.
-    async fn sleep(&mut self, sleep: Duration) {
-        if sleep.is_zero() {
-            if self.retries % YIELD_EVERY == 0 {
-                yield_now().await;
-            }
-            return;
+    /// Pauses before the next call: a zero sleep touches no timer and yields now and then.
+    async fn pause(&mut self, sleep: Duration) {
+        if !sleep.is_zero() {
+            let policy = &self.config.policy;
+            let rt = self.rt.get_or_insert_with(|| policy.timer_runtime());
+            rt.sleep(sleep).await;
+        } else if self.retries % YIELD_EVERY == 0 {
+            yield_now().await;
         }
-        let policy = &self.config.policy;
-        let rt = self.rt.get_or_insert_with(|| policy.timer_runtime());
-        rt.sleep(sleep).await;
     }
 
     /// The error a timed-out `retry_with` attempt ends with (it took the context along).
@@ -714,12 +713,16 @@ impl<'a, E> Controller<'a, E> {
 async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<'_, E>) -> Result<T, E> {
     let mut control = Controller::new(&slot);
     loop {
-        let error = match control.call(op()).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) | Err(error) => error,
+        let result = match control.config.attempt_timeout {
+            None => op().await,
+            Some(_) => control.call(op()).await.and_then(|result| result),
+        };
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
         };
         let sleep = control.after_error(error)?;
-        control.sleep(sleep).await;
+        control.pause(sleep).await;
     }
 }
 
@@ -740,7 +743,7 @@ where
             Err(_) => return Err(control.timed_out()),
         };
         let sleep = control.after_error(error)?;
-        control.sleep(sleep).await;
+        control.pause(sleep).await;
     }
 }
 
