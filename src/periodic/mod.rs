@@ -592,23 +592,42 @@ enum End {
     Over,
 }
 
+impl End {
+    /// Waits for the loop's end. At the first poll, `begin` runs and tells whether the loop
+    /// started (else there is nothing to wait for). `true` once the loop ended while waited for.
+    fn poll(
+        &mut self,
+        periodic: &Periodic,
+        begin: impl FnOnce() -> bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
+        if let End::Unpolled = self {
+            *self = match begin() {
+                true => End::Waiting(periodic.shared.ended.wait()),
+                false => End::Over,
+            };
+        }
+        let End::Waiting(ended) = self else {
+            return Poll::Ready(false);
+        };
+        ready!(Pin::new(ended).poll(cx));
+        *self = End::Over;
+        Poll::Ready(true)
+    }
+}
+
 impl Future for Stop<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let periodic = self.periodic;
-        if let End::Unpolled = self.end {
+        let begin = || {
             let started = periodic.has_started();
             periodic.deactivate();
-            self.end = match started {
-                true => End::Waiting(periodic.shared.ended.wait()),
-                false => End::Over,
-            };
-        }
-        if let End::Waiting(ended) = &mut self.end {
-            ready!(Pin::new(ended).poll(cx));
+            started
+        };
+        if ready!(self.end.poll(periodic, begin, cx)) {
             log::warn!("periodic `{}` stopped", periodic.shared.name);
-            self.end = End::Over;
         }
         Poll::Ready(())
     }
@@ -649,16 +668,7 @@ impl Future for Join<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let periodic = self.periodic;
-        if let End::Unpolled = self.end {
-            self.end = match periodic.has_started() {
-                true => End::Waiting(periodic.shared.ended.wait()),
-                false => End::Over,
-            };
-        }
-        if let End::Waiting(ended) = &mut self.end {
-            ready!(Pin::new(ended).poll(cx));
-            self.end = End::Over;
-        }
+        ready!(self.end.poll(periodic, || periodic.has_started(), cx));
         Poll::Ready(())
     }
 }
