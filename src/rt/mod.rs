@@ -515,25 +515,4 @@ mod tests {
         let rt = Runtime::new(drop::<super::BoxFuture<()>>);
         assert!(rt.inner.executor.is_none());
     }
-
-    #[cfg(feature = "tokio")]
-    #[test]
-    fn the_tokio_adapter_is_spawned_on_directly() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let tokio = super::Tokio::new(runtime.handle().clone());
-        let rt = Runtime::with_timer(tokio.clone(), tokio);
-        assert!(rt.inner.executor.is_some());
-        assert_eq!(runtime.block_on(rt.spawn(async { 5 })).unwrap(), 5);
-    }
-
-    #[cfg(feature = "smol")]
-    #[test]
-    fn the_smol_adapter_is_spawned_on_directly() {
-        let rt = Runtime::smol();
-        assert!(rt.inner.executor.is_some());
-        assert_eq!(smol::block_on(rt.spawn(async { 5 })).unwrap(), 5);
-    }
 }

@@ -144,3 +144,15 @@ impl Runtime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Runtime;
+
+    #[test]
+    fn the_smol_adapter_is_spawned_on_directly() {
+        let rt = Runtime::smol();
+        assert!(matches!(rt.inner.executor, Some(super::adapters::Executor::Smol(None))));
+        assert_eq!(smol::block_on(rt.spawn(async { 5 })).unwrap(), 5);
+    }
+}

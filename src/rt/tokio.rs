@@ -223,3 +223,20 @@ pub(super) fn current_default() -> Option<Runtime> {
     }));
     Some(rt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Runtime, Tokio};
+
+    #[test]
+    fn the_tokio_adapter_is_spawned_on_directly() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tokio = Tokio::new(runtime.handle().clone());
+        let rt = Runtime::with_timer(tokio.clone(), tokio);
+        assert!(matches!(rt.inner.executor, Some(super::Executor::Tokio(_))));
+        assert_eq!(runtime.block_on(rt.spawn(async { 5 })).unwrap(), 5);
+    }
+}
