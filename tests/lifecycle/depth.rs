@@ -127,3 +127,72 @@ fn a_tree_100_000_deep_inits_and_deinits_on_a_tokio_worker() {
         .expect("the deep tree came up and went down in time")
         .unwrap();
 }
+
+/// A component that counts its hooks; its hooks yield once if `yields`.
+#[derive(Default)]
+struct Counted {
+    lifecycle: Lifecycle,
+    yields: bool,
+    inits: std::sync::atomic::AtomicUsize,
+    deinits: std::sync::atomic::AtomicUsize,
+    children: Vec<Counted>,
+}
+
+impl Counted {
+    fn with(children: Vec<Counted>) -> Self {
+        Self {
+            children,
+            ..Self::default()
+        }
+    }
+
+    /// Checks that every hook in the subtree ran once.
+    fn ran_once(&self) {
+        assert_eq!(self.inits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(self.deinits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        self.children.iter().for_each(Counted::ran_once);
+    }
+}
+
+impl Component for Counted {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    async fn on_init(&self) -> Result<(), BoxError> {
+        if self.yields {
+            common::yield_now().await;
+        }
+        self.inits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        if self.yields {
+            common::yield_now().await;
+        }
+        self.deinits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn children(&self) -> Children<'_> {
+        children![self.children]
+    }
+}
+
+/// Every hook runs once when a subtree finishes at once while a sibling still waits. (The flat
+/// runner's first version then ran the subtree's parent's hook a second time: the parent was
+/// queued to schedule its next children behind its child's subtree, and went on again when that
+/// turn came. The deep tree found it, as an overflow of a counter.)
+#[test]
+fn a_subtree_that_finishes_at_once_beside_a_waiting_sibling_runs_each_hook_once() {
+    let chain = Counted::with(vec![Counted::with(vec![Counted::default()])]);
+    let waiting = Counted {
+        yields: true,
+        ..Counted::default()
+    };
+    let root = Counted::with(vec![chain, waiting]);
+    futures::executor::block_on(async {
+        root.init().await.unwrap();
+        root.deinit().await.unwrap();
+    });
+    root.ran_once();
+}
