@@ -132,3 +132,30 @@ fn periodic_retry_acall_and_guards() {
     send(periodic.stop());
     send(periodic.join());
 }
+
+/// The named futures of this round, and `ThreadPerTask`: `Send` where a task needs them, and
+/// `Unpin` so that they can be polled through `&mut`.
+#[test]
+fn named_futures() {
+    use asynchronously::rt::{Sleep, ThreadPerTask, WaitForAllOtherTasks};
+    use asynchronously::{
+        AwaitMapValues, Join, Stop, StrictGather, StrictGatherSpawned, await_map_values,
+        strict_gather, strict_gather_spawned,
+    };
+    use futures::future::BoxFuture;
+    use std::collections::HashMap;
+    send_sync_unpin::<ThreadPerTask>();
+    send_unpin::<Sleep>();
+    send_sync_unpin::<WaitForAllOtherTasks>();
+    send_unpin::<Stop<'static>>();
+    send_unpin::<Join<'static>>();
+    type Item = BoxFuture<'static, Result<u8, String>>;
+    send_unpin::<StrictGather<Item>>();
+    send_unpin::<StrictGatherSpawned<u8, String>>();
+    send_unpin::<AwaitMapValues<u8, Item, HashMap<u8, u8>>>();
+    // The gathers take `IntoFuture` items, and what they return is the named type.
+    let rt = Runtime::new(ThreadPerTask);
+    let _: StrictGather<Item> = strict_gather(Vec::<Item>::new());
+    let _: StrictGatherSpawned<u8, String> = strict_gather_spawned(&rt, Vec::<Item>::new());
+    let _: AwaitMapValues<u8, Item, HashMap<u8, u8>> = await_map_values(Vec::<(u8, Item)>::new());
+}
