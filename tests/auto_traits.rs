@@ -155,7 +155,8 @@ fn named_futures() {
     send_unpin::<AwaitMapValues<u8, Item, HashMap<u8, u8>>>();
     // The gathers take `IntoFuture` items, and what they return is the named type.
     let rt = Runtime::new(ThreadPerTask);
-    let _: StrictGather<Item> = strict_gather(Vec::<Item>::new());
-    let _: StrictGatherSpawned<u8, String> = strict_gather_spawned(&rt, Vec::<Item>::new());
-    let _: AwaitMapValues<u8, Item, HashMap<u8, u8>> = await_map_values(Vec::<(u8, Item)>::new());
+    let gather: StrictGather<Item> = strict_gather(Vec::<Item>::new());
+    let spawned: StrictGatherSpawned<u8, String> = strict_gather_spawned(&rt, Vec::<Item>::new());
+    let map: AwaitMapValues<u8, Item, HashMap<u8, u8>> = await_map_values(Vec::<(u8, Item)>::new());
+    drop((gather, spawned, map));
 }
