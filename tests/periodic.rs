@@ -157,7 +157,7 @@ each_runtime! {
         for (policy, expected) in [
             (MissedTicks::Burst, vec![100, 350, 350, 400, 500, 600]),
             (MissedTicks::Delay, vec![100, 350, 450, 550]),
-            (MissedTicks::Skip, vec![100, 400, 500, 600]),
+            (MissedTicks::Skip, vec![100, 350, 400, 500, 600]),
         ] {
             let clock = ManualClock::new();
             let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
@@ -452,4 +452,90 @@ fn debug_shows_state() {
         format!("{periodic:?}"),
         "Periodic { name: \"health\", is_active: false, is_finished: false, .. }"
     );
+}
+
+/// The run times, in ms since `start`, of three fixed-rate loops side by side on a paused tokio
+/// clock: ours with `policy`, and tokio's own `interval` with the same behaviour. Both have a
+/// 300 ms period, a first run at 300 ms that takes 650 ms, and instant runs after it.
+#[cfg(feature = "tokio")]
+fn ours_and_tokios(policy: MissedTicks) -> (Vec<u128>, Vec<u128>) {
+    use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep};
+    const PERIOD: Duration = Duration::from_millis(300);
+    const STALL: Duration = Duration::from_millis(650);
+    const WATCH: Duration = Duration::from_millis(2_000);
+    let behaviour = match policy {
+        MissedTicks::Burst => MissedTickBehavior::Burst,
+        MissedTicks::Delay => MissedTickBehavior::Delay,
+        _ => MissedTickBehavior::Skip,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let start = Instant::now();
+        let ours = Arc::new(Mutex::new(Vec::new()));
+        let job = {
+            let ours = ours.clone();
+            move || {
+                let ours = ours.clone();
+                async move {
+                    let first = {
+                        let mut ours = ours.lock().unwrap();
+                        ours.push(start.elapsed().as_millis());
+                        ours.len() == 1
+                    };
+                    if first {
+                        sleep(STALL).await;
+                    }
+                }
+            }
+        };
+        let periodic = Periodic::builder(job, PERIOD)
+            .fixed_rate(true)
+            .missed_ticks(policy)
+            .runtime(&Runtime::tokio())
+            .start()
+            .unwrap();
+        let tokios = tokio::spawn(async move {
+            let mut ticks = Vec::new();
+            let mut interval = interval_at(start + PERIOD, PERIOD);
+            interval.set_missed_tick_behavior(behaviour);
+            loop {
+                interval.tick().await;
+                ticks.push(start.elapsed().as_millis());
+                if ticks.len() == 1 {
+                    sleep(STALL).await;
+                }
+                if start.elapsed() >= WATCH {
+                    return ticks;
+                }
+            }
+        });
+        sleep(WATCH).await;
+        periodic.stop().await;
+        let mut tokios = tokios.await.unwrap();
+        tokios.retain(|&at| at < WATCH.as_millis());
+        let ours = ours.lock().unwrap().clone();
+        (ours, tokios)
+    })
+}
+
+/// Every missed-tick policy runs at the times tokio's `interval` ticks with the same behaviour,
+/// after the same stall. (`Skip` used to drop the late tick: with a 300 ms period and a 650 ms
+/// stall tokio ran at 950 ms, ours not at all.)
+#[cfg(feature = "tokio")]
+#[test]
+#[cfg_attr(miri, ignore)]
+fn missed_tick_policies_match_tokios_interval() {
+    for (policy, expected) in [
+        (MissedTicks::Burst, vec![300, 950, 950, 1200, 1500, 1800]),
+        (MissedTicks::Delay, vec![300, 950, 1250, 1550, 1850]),
+        (MissedTicks::Skip, vec![300, 950, 1200, 1500, 1800]),
+    ] {
+        let (ours, tokios) = ours_and_tokios(policy);
+        assert_eq!(tokios, expected, "tokio's interval, {policy:?}");
+        assert_eq!(ours, tokios, "{policy:?}");
+    }
 }

@@ -258,7 +258,8 @@ fn periodic_model(case: PeriodicCase, durations: &[u64]) -> Vec<u64> {
             match case.policy {
                 MissedTicks::Burst => due + p,
                 MissedTicks::Delay => end,
-                _ => due + (end - due).div_ceil(p) * p,
+                // At once, as the tick of the schedule at or before `end`.
+                _ => due + (end - due) / p * p,
             }
         };
         now = end;

@@ -51,7 +51,7 @@ pub enum PeriodicError {
 /// | --- | --- |
 /// | `Burst` | 100, 350, 350, 400, 500, ... (the missed 200 and 300 at once, then on schedule) |
 /// | `Delay` (default) | 100, 350, 450, 550, ... (at once, then the schedule moves) |
-/// | `Skip` | 100, 400, 500, ... (the missed ones dropped, the schedule kept) |
+/// | `Skip` | 100, 350, 400, 500, ... (one run at once for the missed ones, then the original schedule) |
 ///
 /// `Delay` is what the Python package does (it shortens the next sleep by the job's duration, to
 /// no less than zero). With fixed delay (the default) there is nothing to miss: the next run is
@@ -77,7 +77,8 @@ pub enum MissedTicks {
     /// Run at once, then schedule from this run: the schedule shifts by the delay.
     #[default]
     Delay,
-    /// Drop the missed ticks and run at the next tick of the original schedule.
+    /// Run once at once for the missed ticks, then at the next tick of the original schedule:
+    /// tokio's `Skip` (the late tick fires, the others are dropped).
     Skip,
 }
 

@@ -155,9 +155,10 @@ fn next_fixed_rate(
         MissedTicks::Burst => Some(next),
         MissedTicks::Delay => Some(ended),
         MissedTicks::Skip => {
-            // The first tick of the schedule at or after `ended`.
+            // At once, as the tick of the schedule at or before `ended`: the next run is then
+            // the first tick after it, as tokio's `Skip` does.
             let behind = ended.duration_since(due).as_nanos();
-            let periods = behind.div_ceil(period.as_nanos());
+            let periods = behind / period.as_nanos();
             let offset = period.checked_mul(u32::try_from(periods).ok()?)?;
             due.checked_add(offset)
         }
