@@ -100,7 +100,7 @@ type ErasedJob = Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>;
 pub struct PeriodicBuilder {
     job: ErasedJob,
     period: Duration,
-    first_at: Option<SystemTime>,
+    first: First,
     fixed_rate: bool,
     missed_ticks: MissedTicks,
     runtime: Option<Runtime>,
@@ -122,7 +122,24 @@ impl PeriodicBuilder {
     /// let report = Periodic::builder(|| {}, Duration::from_secs(3600)).first_at(in_a_minute).build();
     /// ```
     pub fn first_at(mut self, at: SystemTime) -> Self {
-        self.first_at = Some(at);
+        self.first = First::At(at);
+        self
+    }
+
+    /// Runs the job first at once when the loop starts, then on its period. (`first_at` with
+    /// the present moment does the same, with a warning that it is in the past by the time the
+    /// loop starts.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let warm_up = Periodic::builder(|| {}, Duration::from_secs(60)).first_run_now().build();
+    /// ```
+    pub fn first_run_now(mut self) -> Self {
+        self.first = First::Now;
         self
     }
 
@@ -220,6 +237,7 @@ impl PeriodicBuilder {
                 name: self.name,
                 active: AtomicBool::new(false),
                 cancelled: AtomicBool::new(false),
+                triggered: AtomicBool::new(false),
                 loop_waker: AtomicWaker::new(),
                 ended: Event::new(),
                 state: Mutex::new(State {
@@ -227,7 +245,7 @@ impl PeriodicBuilder {
                 }),
                 schedule: Schedule {
                     period: self.period,
-                    first_at: self.first_at,
+                    first: self.first,
                     fixed_rate: self.fixed_rate,
                     missed_ticks: self.missed_ticks,
                 },
@@ -264,7 +282,7 @@ impl fmt::Debug for PeriodicBuilder {
         f.debug_struct("PeriodicBuilder")
             .field("name", &self.name)
             .field("period", &self.period)
-            .field("first_at", &self.first_at)
+            .field("first", &self.first)
             .field("fixed_rate", &self.fixed_rate)
             .field("missed_ticks", &self.missed_ticks)
             .finish_non_exhaustive()
@@ -321,6 +339,8 @@ struct Shared {
     /// Set when the handle is dropped (not detached): the loop's future is dropped at once,
     /// whatever it awaits, as an aborted task's is.
     cancelled: AtomicBool,
+    /// Set by `trigger`, taken by the loop for a run now.
+    triggered: AtomicBool,
     /// The loop's task, woken by `deactivate` and by a cancel so that it sees them at once.
     loop_waker: AtomicWaker,
     /// Set when the loop has ended, however it ended.
@@ -335,10 +355,21 @@ struct State {
     job: Option<ErasedJob>,
 }
 
+/// When the first run is.
+#[derive(Debug, Clone, Copy)]
+enum First {
+    /// One period after start.
+    AfterPeriod,
+    /// At start.
+    Now,
+    /// At this wall-clock moment (at once if it is past).
+    At(SystemTime),
+}
+
 #[derive(Clone, Copy)]
 struct Schedule {
     period: Duration,
-    first_at: Option<SystemTime>,
+    first: First,
     fixed_rate: bool,
     missed_ticks: MissedTicks,
 }
@@ -362,7 +393,7 @@ impl Periodic {
         PeriodicBuilder {
             job: Box::new(move || job.call()),
             period,
-            first_at: None,
+            first: First::AfterPeriod,
             fixed_rate: false,
             missed_ticks: MissedTicks::default(),
             runtime: None,
@@ -440,6 +471,32 @@ impl Periodic {
     /// ```
     pub fn deactivate(&self) {
         self.shared.active.store(false, Ordering::SeqCst);
+        self.shared.loop_waker.wake();
+    }
+
+    /// Runs the job once now, then goes on with the schedule from this run: tokio's
+    /// `Interval::reset_immediately`. With fixed rate, the next run is a period after the
+    /// triggered one; with fixed delay, a period after it ends. A job that is running finishes
+    /// first, and the triggered run follows at once.
+    ///
+    /// Does nothing if the loop never started, was deactivated, or has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// let refresh = Periodic::builder(|| { /* reload the config */ }, Duration::from_secs(3600))
+    ///     .start()
+    ///     .unwrap();
+    /// refresh.trigger(); // the config changed: reload now, and again an hour from now
+    /// ```
+    pub fn trigger(&self) {
+        if !self.is_active() {
+            return;
+        }
+        self.shared.triggered.store(true, Ordering::SeqCst);
         self.shared.loop_waker.wake();
     }
 
@@ -628,7 +685,7 @@ impl Future for Stop<'_> {
             started
         };
         if ready!(self.end.poll(periodic, begin, cx)) {
-            log::warn!("periodic `{}` stopped", periodic.shared.name);
+            log::info!("periodic `{}` stopped", periodic.shared.name);
         }
         Poll::Ready(())
     }

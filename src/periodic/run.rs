@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
-use super::{ErasedJob, MissedTicks, Schedule, Shared};
+use super::{ErasedJob, First, MissedTicks, Schedule, Shared};
 use crate::rt::{BoxFuture, PanicPayload, Timer};
 
 /// Sets `ended` however the loop ends: returned, or cancelled with its handle.
@@ -36,12 +36,19 @@ pub(super) fn run_loop(ended: Ended, mut job: ErasedJob) -> impl Future<Output =
         let mut deadline = first_deadline(shared, shared.rt.timer());
         while shared.active.load(Ordering::SeqCst) {
             let timer = shared.rt.timer();
-            let due = deadline.is_some_and(|due| due <= timer.now());
-            if !due && !slept(shared, deadline.map(|due| timer.sleep_until(due))).await {
-                break;
+            let now = timer.now();
+            if !deadline.is_some_and(|due| due <= now) && !shared.triggered.load(Ordering::SeqCst) {
+                let sleep = deadline.map(|due| timer.sleep_until(due));
+                if let Woke::Stopping = slept(shared, sleep).await {
+                    break;
+                }
             }
             if !shared.active.load(Ordering::SeqCst) {
                 break;
+            }
+            if shared.triggered.swap(false, Ordering::SeqCst) {
+                // `trigger`: this run is due now, and the schedule goes on from it.
+                deadline = Some(shared.rt.timer().now());
             }
             // A sync job runs inside `job()` itself, an async one in its future: catch both.
             match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
@@ -83,15 +90,27 @@ fn log_panic(shared: &Shared, panic: Box<dyn std::any::Any + Send>) {
     );
 }
 
-/// Sleeps through `sleep` (for ever if `None`): `true` once it is over, `false` if the loop was
-/// deactivated or cancelled first.
-fn slept(shared: &Shared, mut sleep: Option<BoxFuture<()>>) -> impl Future<Output = bool> + '_ {
+/// Why a sleep of the loop ended.
+enum Woke {
+    /// Its deadline came.
+    Due,
+    /// [`trigger`](super::Periodic::trigger) asked for a run now.
+    Triggered,
+    /// The loop was deactivated or cancelled.
+    Stopping,
+}
+
+/// Sleeps through `sleep` (for ever if `None`), unless a trigger or a stop comes first.
+fn slept(shared: &Shared, mut sleep: Option<BoxFuture<()>>) -> impl Future<Output = Woke> + '_ {
     std::future::poll_fn(move |cx| {
         if stopping(shared, cx) {
-            return Poll::Ready(false);
+            return Poll::Ready(Woke::Stopping);
+        }
+        if shared.triggered.load(Ordering::SeqCst) {
+            return Poll::Ready(Woke::Triggered);
         }
         match &mut sleep {
-            Some(sleep) => sleep.as_mut().poll(cx).map(|()| true),
+            Some(sleep) => sleep.as_mut().poll(cx).map(|()| Woke::Due),
             None => Poll::Pending,
         }
     })
@@ -120,9 +139,10 @@ fn stopping(shared: &Shared, cx: &mut std::task::Context<'_>) -> bool {
 
 fn first_deadline(shared: &Shared, timer: &dyn Timer) -> Option<Instant> {
     let now = timer.now();
-    match shared.schedule.first_at {
-        None => now.checked_add(shared.schedule.period),
-        Some(at) => match at.duration_since(timer.system_now()) {
+    match shared.schedule.first {
+        First::AfterPeriod => now.checked_add(shared.schedule.period),
+        First::Now => Some(now),
+        First::At(at) => match at.duration_since(timer.system_now()) {
             Ok(ahead) => now.checked_add(ahead),
             Err(past) => {
                 log::warn!(
