@@ -37,7 +37,8 @@ pub(super) fn run_loop(ended: Ended, mut job: ErasedJob) -> impl Future<Output =
         while shared.active.load(Ordering::SeqCst) {
             let timer = shared.rt.timer();
             let now = timer.now();
-            if !deadline.is_some_and(|due| due <= now) && !shared.triggered.load(Ordering::SeqCst) {
+            let waits = deadline.is_none_or(|due| due > now);
+            if waits && !shared.triggered.load(Ordering::SeqCst) {
                 let sleep = deadline.map(|due| timer.sleep_until(due));
                 if let Woke::Stopping = slept(shared, sleep).await {
                     break;
