@@ -501,3 +501,106 @@ fn an_owning_retry_can_be_spawned_on_tokio() {
         assert_eq!((with, state), (Ok(()), 1));
     });
 }
+
+each_runtime! {
+    /// `adjust` takes each sleep from the error, as a `Retry-After` header gives it: calls at 0,
+    /// 7 s and 10 s of the clock, though the backoff says 5 s.
+    async fn adjust_takes_the_sleep_from_the_error(rt, clock) {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = rt.spawn({
+            let (rt, clock, calls) = (rt.clone(), clock.clone(), calls.clone());
+            async move {
+                retry(async move || {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(clock.elapsed().as_secs());
+                    // The server's Retry-After, in seconds: 7, then 3, then success.
+                    match calls.len() {
+                        1 => Err(7),
+                        2 => Err(3),
+                        n => Ok(n),
+                    }
+                })
+                .adjust(|retry_after, planned| {
+                    assert_eq!(planned, Some(Duration::from_secs(5)), "the backoff's plan");
+                    Some(Duration::from_secs(*retry_after))
+                })
+                .runtime(&rt)
+                .await
+            }
+        });
+        for (sleep, calls_after) in [(7, 2), (3, 3)] {
+            sleepers(&clock, 1).await;
+            clock.advance(Duration::from_secs(sleep) - MS);
+            for _ in 0..10 {
+                common::yield_now().await;
+            }
+            assert_eq!(calls.lock().unwrap().len(), calls_after - 1, "still asleep");
+            clock.advance(MS);
+            until(|| calls.lock().unwrap().len() == calls_after).await;
+        }
+        assert_eq!(task.await.unwrap(), Ok(3));
+        assert_eq!(*calls.lock().unwrap(), [0, 7, 10]);
+    }
+}
+
+each_runtime! {
+    /// `adjust` gives up with the last error when it answers `None` or `Duration::MAX` (a sleep
+    /// that would never end); it is told `None` once the attempts are spent, and may still ask
+    /// for one more retry then, as backon's `adjust` may.
+    async fn adjust_can_give_up_and_sees_when_the_attempts_are_spent(rt, _clock) {
+        for (stop, expected_calls) in [(None, 2), (Some(Duration::MAX), 2)] {
+            let mut calls = 0;
+            let result = retry(async || {
+                calls += 1;
+                Err::<(), _>(calls)
+            })
+            .sleep(Duration::ZERO)
+            .adjust(|&error, planned| if error < 2 { planned } else { stop })
+            .runtime(&rt)
+            .await;
+            assert_eq!(result, Err(2), "{stop:?}: the last error, unchanged");
+            assert_eq!(calls, expected_calls);
+        }
+        let mut planned_seen = Vec::new();
+        let mut calls = 0;
+        let result = retry(async || {
+            calls += 1;
+            Err::<(), _>(calls)
+        })
+        .attempts_limit(1)
+        .sleep(Duration::ZERO)
+        .adjust(|_, planned| {
+            planned_seen.push(planned);
+            // One retry past the limit, then give up.
+            match planned_seen.len() {
+                1 | 2 => Some(Duration::ZERO),
+                _ => None,
+            }
+        })
+        .runtime(&rt)
+        .await;
+        assert_eq!(result, Err(3));
+        assert_eq!(planned_seen, [Some(Duration::ZERO), None, None]);
+    }
+}
+
+each_runtime! {
+    /// `when` may keep state (it is `FnMut`): here it allows two retries of any error.
+    async fn when_may_keep_state(rt, _clock) {
+        let mut calls = 0;
+        let mut retries_allowed = 2;
+        let result = retry(async || {
+            calls += 1;
+            Err::<(), _>("flaky")
+        })
+        .sleep(Duration::ZERO)
+        .when(|_| {
+            retries_allowed -= 1;
+            retries_allowed >= 0
+        })
+        .runtime(&rt)
+        .await;
+        assert_eq!(result, Err("flaky"));
+        assert_eq!(calls, 3);
+    }
+}

@@ -240,7 +240,9 @@ impl fmt::Debug for RetryPolicy {
     }
 }
 
-type Predicate<'a, E> = Box<dyn Fn(&E) -> bool + Send + Sync + 'a>;
+type Predicate<'a, E> = Box<dyn FnMut(&E) -> bool + Send + 'a>;
+/// Given the error and the planned sleep, the sleep to take (`None`: give up).
+type Adjust<'a, E> = Box<dyn FnMut(&E, Option<Duration>) -> Option<Duration> + Send + 'a>;
 /// The attempt timeout, and how to make an `E` of its expiry.
 type AttemptTimeout<E> = (Duration, fn(Duration) -> E);
 type Notify<'a, E> = Box<dyn FnMut(&E, Attempt) + Send + 'a>;
@@ -249,6 +251,7 @@ type Notify<'a, E> = Box<dyn FnMut(&E, Attempt) + Send + 'a>;
 struct Config<'a, E> {
     policy: RetryPolicy,
     when: Option<Predicate<'a, E>>,
+    adjust: Option<Adjust<'a, E>>,
     notify: Option<Notify<'a, E>>,
     attempt_timeout: Option<AttemptTimeout<E>>,
 }
@@ -283,8 +286,9 @@ type Slot<'a, E> = Arc<Mutex<Option<Config<'a, E>>>>;
 ///
 /// # Defaults
 ///
-/// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), nobody is told
-/// ([`notify`](Retry::notify)), attempts have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
+/// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), each sleep is the
+/// backoff's ([`adjust`](Retry::adjust)), nobody is told ([`notify`](Retry::notify)), attempts
+/// have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
 #[must_use = "a Retry does nothing until it is awaited"]
 pub struct Retry<'a, Fut, E> {
     future: Fut,
@@ -301,6 +305,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
             config: Config {
                 policy,
                 when: None,
+                adjust: None,
                 notify: None,
                 attempt_timeout: None,
             },
@@ -355,8 +360,42 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// assert_eq!((result, calls), (Err("fatal"), 1));
     /// # });
     /// ```
-    pub fn when(mut self, pred: impl Fn(&E) -> bool + Send + Sync + 'a) -> Self {
+    pub fn when(mut self, pred: impl FnMut(&E) -> bool + Send + 'a) -> Self {
         self.config.when = Some(Box::new(pred));
+        self
+    }
+
+    /// Decides the sleep before each retry from the error, as a `Retry-After` header does:
+    /// `adjust` gets the error and the sleep the backoff planned (`None` once the attempts are
+    /// spent), and gives the sleep to take, or `None` to give up with this error. backon's
+    /// `adjust`. A sleep of `Duration::MAX` would never end: the retry gives up instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::retry;
+    ///
+    /// /// A busy server tells how long to wait.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Busy { retry_after: Option<Duration> }
+    ///
+    /// let mut calls = 0;
+    /// let result = retry(async || {
+    ///     calls += 1;
+    ///     if calls < 2 { Err(Busy { retry_after: Some(Duration::ZERO) }) } else { Ok(calls) }
+    /// })
+    /// .adjust(|error, planned| error.retry_after.or(planned))
+    /// .await;
+    /// assert_eq!(result, Ok(2)); // slept what the server asked (none), not the default 5 s
+    /// # });
+    /// ```
+    pub fn adjust(
+        mut self,
+        adjust: impl FnMut(&E, Option<Duration>) -> Option<Duration> + Send + 'a,
+    ) -> Self {
+        self.config.adjust = Some(Box::new(adjust));
         self
     }
 
@@ -650,19 +689,27 @@ impl<'a, E> Controller<'a, E> {
         let Config {
             policy,
             when,
+            adjust,
             notify,
             ..
         } = &mut self.config;
-        let limit = policy.attempts_limit;
-        if limit.is_some_and(|limit| self.retries >= limit)
-            || when.as_ref().is_some_and(|when| !when(&error))
-        {
+        if when.as_mut().is_some_and(|when| !when(&error)) {
             return Err(error);
         }
+        let limit = policy.attempts_limit;
         let retry = self.retries + 1;
-        let sleep = self
-            .constant_sleep
-            .unwrap_or_else(|| policy.backoff.sleep_for(retry));
+        let spent = limit.is_some_and(|limit| self.retries >= limit);
+        let constant = self.constant_sleep;
+        let planned = || constant.unwrap_or_else(|| policy.backoff.sleep_for(retry));
+        let sleep = match adjust.as_mut() {
+            None if spent => return Err(error),
+            None => planned(),
+            // A sleep of `Duration::MAX` would never end: give up instead.
+            Some(adjust) => match adjust(&error, (!spent).then(planned)) {
+                Some(sleep) if sleep != Duration::MAX => sleep,
+                _ => return Err(error),
+            },
+        };
         if let Some(max) = policy.max_elapsed {
             if let (Some(started), Some(rt)) = (self.started, &self.rt) {
                 let elapsed = rt.timer().now().saturating_duration_since(started);
