@@ -1,9 +1,10 @@
 //! `retry`: retry an async operation on chosen errors, with a limit and a sleep.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::pin::pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select};
@@ -258,42 +259,47 @@ struct Config<'a, E> {
 
 type Slot<'a, E> = Arc<Mutex<Option<Config<'a, E>>>>;
 
-/// Retries an async operation: returned by [`retry`], [`retry_with`] and [`RetryPolicy::run`];
-/// set it up with its methods, then `.await` it.
-///
-/// # Examples
-///
-/// ```
-/// # futures::executor::block_on(async {
-/// use std::time::Duration;
-/// use asynchronously::retry;
-///
-/// #[derive(Debug, PartialEq)]
-/// enum Error { Connection, NotFound }
-///
-/// let mut calls = 0;
-/// let duration = retry(async || {
-///     calls += 1;
-///     if calls < 3 { Err(Error::Connection) } else { Ok(42) }
-/// })
-/// .attempts_limit(3)
-/// .sleep(Duration::ZERO)
-/// .when(|error| *error == Error::Connection) // Python's retrying_exceptions
-/// .await;
-/// assert_eq!(duration, Ok(42));
-/// # });
-/// ```
-///
-/// # Defaults
-///
-/// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), each sleep is the
-/// backoff's ([`adjust`](Retry::adjust)), nobody is told ([`notify`](Retry::notify)), attempts
-/// have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
-#[must_use = "a Retry does nothing until it is awaited"]
-pub struct Retry<'a, Fut, E> {
-    future: Fut,
-    slot: Slot<'a, E>,
-    config: Config<'a, E>,
+pin_project_lite::pin_project! {
+    /// Retries an async operation: returned by [`retry`], [`retry_with`] and [`RetryPolicy::run`];
+    /// set it up with its methods, then `.await` it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::retry;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum Error { Connection, NotFound }
+    ///
+    /// let mut calls = 0;
+    /// let duration = retry(async || {
+    ///     calls += 1;
+    ///     if calls < 3 { Err(Error::Connection) } else { Ok(42) }
+    /// })
+    /// .attempts_limit(3)
+    /// .sleep(Duration::ZERO)
+    /// .when(|error| *error == Error::Connection) // Python's retrying_exceptions
+    /// .await;
+    /// assert_eq!(duration, Ok(42));
+    /// # });
+    /// ```
+    ///
+    /// # Defaults
+    ///
+    /// As [`RetryPolicy`]'s, and: every error is retried ([`when`](Retry::when)), each sleep is the
+    /// backoff's ([`adjust`](Retry::adjust)), nobody is told ([`notify`](Retry::notify)), attempts
+    /// have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
+    #[must_use = "a Retry does nothing until it is awaited"]
+    pub struct Retry<'a, Fut, E> {
+        // The loop, made when the retry is; it takes its settings from `slot` when first polled.
+        #[pin]
+        future: Fut,
+        slot: Slot<'a, E>,
+        // The settings, until they are handed over.
+        config: Option<Config<'a, E>>,
+    }
 }
 
 impl<'a, Fut, E> Retry<'a, Fut, E> {
@@ -302,14 +308,22 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
         Self {
             future: drive(slot.clone()),
             slot,
-            config: Config {
+            config: Some(Config {
                 policy,
                 when: None,
                 adjust: None,
                 notify: None,
                 attempt_timeout: None,
-            },
+            }),
         }
+    }
+
+    /// The settings, to set one (a `Retry` is set up before it is polled: a polled one is
+    /// pinned, and its methods take it by value).
+    fn config(&mut self) -> &mut Config<'a, E> {
+        self.config
+            .as_mut()
+            .expect("a Retry is set up before it is first polled")
     }
 
     /// At most `n` retries after the first failure (`n + 1` calls); `0` calls once; `None`
@@ -361,7 +375,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// # });
     /// ```
     pub fn when(mut self, pred: impl FnMut(&E) -> bool + Send + 'a) -> Self {
-        self.config.when = Some(Box::new(pred));
+        self.config().when = Some(Box::new(pred));
         self
     }
 
@@ -395,7 +409,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
         mut self,
         adjust: impl FnMut(&E, Option<Duration>) -> Option<Duration> + Send + 'a,
     ) -> Self {
-        self.config.adjust = Some(Box::new(adjust));
+        self.config().adjust = Some(Box::new(adjust));
         self
     }
 
@@ -448,7 +462,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// # });
     /// ```
     pub fn notify(mut self, f: impl FnMut(&E, Attempt) + Send + 'a) -> Self {
-        self.config.notify = Some(Box::new(f));
+        self.config().notify = Some(Box::new(f));
         self
     }
 
@@ -479,7 +493,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     where
         E: From<AttemptTimedOut>,
     {
-        self.config.attempt_timeout = Some((limit, |after| E::from(AttemptTimedOut { after })));
+        self.config().attempt_timeout = Some((limit, |after| E::from(AttemptTimedOut { after })));
         self
     }
 
@@ -499,28 +513,32 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
 
     /// The settings a `RetryPolicy` has are set through it: one meaning for each.
     fn with_policy(mut self, set: impl FnOnce(RetryPolicy) -> RetryPolicy) -> Self {
-        self.config.policy = set(std::mem::take(&mut self.config.policy));
+        let config = self.config();
+        config.policy = set(std::mem::take(&mut config.policy));
         self
     }
 }
 
-impl<Fut, T, E> IntoFuture for Retry<'_, Fut, E>
+/// Polling it hands its settings over to its loop, once, and runs the loop.
+impl<Fut, T, E> Future for Retry<'_, Fut, E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
     type Output = Result<T, E>;
-    type IntoFuture = Fut;
 
-    fn into_future(self) -> Fut {
-        *lock(&self.slot) = Some(self.config);
-        self.future
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let this = self.project();
+        if let Some(config) = this.config.take() {
+            *lock(this.slot) = Some(config);
+        }
+        this.future.poll(cx)
     }
 }
 
 impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
-            .field("policy", &self.config.policy)
+            .field("policy", &self.config.as_ref().map(|config| &config.policy))
             .finish_non_exhaustive()
     }
 }
