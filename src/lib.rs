@@ -78,10 +78,10 @@
 //! ```
 //! # futures::executor::block_on(async {
 //! use std::time::Duration;
-//! use asynchronously::retry;
+//! use asynchronously::retry_mut;
 //!
 //! let mut calls = 0;
-//! let result = retry(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
+//! let result = retry_mut(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
 //!     .attempts_limit(3)
 //!     .sleep(Duration::ZERO)
 //!     .await;
@@ -212,7 +212,9 @@ pub use crate::gather::{
 pub use crate::guard::{NoopGuard, lock_optional};
 pub use crate::job::{Acall, Call, Job, Value, acall, marker};
 pub use crate::periodic::{Join, MissedTicks, Periodic, PeriodicBuilder, PeriodicError, Stop};
-pub use crate::retry::{Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_with};
+pub use crate::retry::{
+    Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_mut, retry_with,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -93,7 +93,7 @@ fn runtime_futures_are_send_and_static() {
 fn periodic_retry_acall_and_guards() {
     use asynchronously::{
         Attempt, AttemptTimedOut, Backoff, MissedTicks, NoopGuard, Periodic, PeriodicBuilder,
-        PeriodicError, RetryPolicy, Value, acall, retry, retry_with,
+        PeriodicError, RetryPolicy, Value, acall, retry, retry_mut, retry_with,
     };
     use std::time::Duration;
     send_sync_unpin::<Periodic>();
@@ -109,7 +109,7 @@ fn periodic_retry_acall_and_guards() {
     fn send<T: Send>(_: T) {}
     // A retry whose closure owns its state is Send: it can go into tokio::spawn.
     let client = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let owned = retry(async move || {
+    let owned = retry_mut(async move || {
         client.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok::<_, std::io::Error>(())
     })

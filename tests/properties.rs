@@ -200,7 +200,7 @@ proptest! {
         let mut calls = 0_usize;
         let policy = RetryPolicy::new().attempts_limit(limit).backoff(backoff).runtime(&rt);
         let outcome = futures::executor::block_on(std::future::IntoFuture::into_future(
-            policy.run(async || {
+            policy.run_mut(async || {
                 calls += 1;
                 if calls > failures { Ok(calls) } else { Err((calls, retryable[calls - 1])) }
             })

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use asynchronously::rt::{BoxFuture, ManualClock, Runtime, Timer};
-use asynchronously::{AttemptTimedOut, Backoff, RetryPolicy, retry, retry_with};
+use asynchronously::{AttemptTimedOut, Backoff, RetryPolicy, retry, retry_mut, retry_with};
 use common::{DropCounter, sleepers, until};
 
 const MS: Duration = Duration::from_millis(1);
@@ -29,7 +29,7 @@ each_runtime! {
     /// `attempts_limit = 3`: 4 calls, and the 4th call's error comes back unchanged.
     async fn a_limit_of_three_calls_four_times(rt, _clock) {
         let mut calls = 0;
-        let result: Result<(), Error> = retry(async || {
+        let result: Result<(), Error> = retry_mut(async || {
             calls += 1;
             Err(Error::Connection(calls))
         })
@@ -45,7 +45,7 @@ each_runtime! {
 each_runtime! {
     async fn a_limit_of_zero_calls_once(rt, _clock) {
         let mut calls = 0;
-        let result: Result<(), Error> = retry(async || {
+        let result: Result<(), Error> = retry_mut(async || {
             calls += 1;
             Err(Error::Connection(calls))
         })
@@ -60,7 +60,7 @@ each_runtime! {
     /// The predicate (Python's `retrying_exceptions`) stops at once on any other error.
     async fn the_predicate_stops_on_other_errors(rt, _clock) {
         let mut calls = 0;
-        let result: Result<(), Error> = retry(async || {
+        let result: Result<(), Error> = retry_mut(async || {
             calls += 1;
             Err(if calls < 3 { Error::Connection(calls) } else { Error::Fatal })
         })
@@ -76,7 +76,7 @@ each_runtime! {
     /// Success after failures returns the value; no limit means forever.
     async fn success_after_failures(rt, _clock) {
         let mut calls = 0;
-        let result = retry(async || {
+        let result = retry_mut(async || {
             calls += 1;
             if calls < 100 { Err(Error::Connection(calls)) } else { Ok(calls) }
         })
@@ -91,9 +91,9 @@ each_runtime! {
     /// Each retry is logged at error level as `Retry: K/N`, `inf` when unlimited.
     async fn each_retry_is_logged(rt, _clock) {
         common::logs::capture();
-        let _ = retry(async || Err::<(), _>("down")).attempts_limit(2).sleep(Duration::ZERO).await;
+        let _ = retry_mut(async || Err::<(), _>("down")).attempts_limit(2).sleep(Duration::ZERO).await;
         let mut calls = 0;
-        let _ = retry(async || { calls += 1; if calls < 2 { Err("once") } else { Ok(()) } }).sleep(Duration::ZERO).await;
+        let _ = retry_mut(async || { calls += 1; if calls < 2 { Err("once") } else { Ok(()) } }).sleep(Duration::ZERO).await;
         for line in ["Retry: 1/2", "Retry: 2/2", "Retry: 1/inf"] {
             let found = common::logs::containing(line);
             assert!(found.iter().any(|(level, m)| *level == log::Level::Error && m == line), "{line}: {found:?}");
@@ -109,7 +109,7 @@ each_runtime! {
         let task = rt.spawn({
             let (rt, calls) = (rt.clone(), calls.clone());
             async move {
-                retry(async move || -> Result<(), &'static str> {
+                retry_mut(async move || -> Result<(), &'static str> {
                     if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err("busy") } else { Ok(()) }
                 })
                 .runtime(&rt)
@@ -148,7 +148,7 @@ async fn call_times(
         async move {
             let _ = policy
                 .runtime(&rt)
-                .run(async move || {
+                .run_mut(async move || {
                     times.lock().unwrap().push(clock.elapsed().as_millis());
                     Err::<(), _>("down")
                 })
@@ -229,7 +229,7 @@ each_runtime! {
         let task = rt.spawn({
             let (rt, drops, calls) = (rt.clone(), drops.clone(), calls.clone());
             async move {
-                retry(async move || {
+                retry_mut(async move || {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let _token = drops.token();
                     std::future::pending::<Result<(), Error>>().await
@@ -261,7 +261,7 @@ each_runtime! {
         let task = rt.spawn({
             let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
             async move {
-                policy.runtime(&rt).run(async move || {
+                policy.runtime(&rt).run_mut(async move || {
                     times.lock().unwrap().push(clock.elapsed().as_millis());
                     Err::<(), _>("down")
                 })
@@ -284,7 +284,7 @@ each_runtime! {
         let task = rt.spawn({
             let (rt, calls) = (rt.clone(), calls.clone());
             async move {
-                retry(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>("down") })
+                retry_mut(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>("down") })
                     .sleep(Duration::from_secs(86_400))
                     .runtime(&rt)
                     .await
@@ -306,7 +306,7 @@ each_runtime! {
         let task = rt.spawn({
             let (drops, started) = (drops.clone(), started.clone());
             async move {
-                retry(async move || {
+                retry_mut(async move || {
                     let _token = drops.token();
                     started.set();
                     std::future::pending::<Result<(), ()>>().await
@@ -345,7 +345,7 @@ fn a_zero_sleep_never_touches_a_timer() {
         let rt = Runtime::with_timer(drop::<BoxFuture<()>>, timer.clone());
         let mut calls = 0;
         let result = futures::executor::block_on(
-            retry(async || {
+            retry_mut(async || {
                 calls += 1;
                 Err::<(), _>(calls)
             })
@@ -418,7 +418,7 @@ each_runtime! {
     /// `notify` sees each error and the retry about to happen, with its sleep.
     async fn notify_sees_every_retry(rt, _clock) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let result = retry(async || Err::<(), _>("down"))
+        let result = retry_mut(async || Err::<(), _>("down"))
             .attempts_limit(3)
             .backoff(Backoff::fixed(Duration::ZERO))
             .notify({
@@ -438,8 +438,8 @@ each_runtime! {
         let policy = RetryPolicy::new().attempts_limit(1).sleep(Duration::ZERO);
         let mut first = 0;
         let mut second = 0;
-        let _ = policy.run(async || { first += 1; Err::<(), _>(()) }).await;
-        let _ = policy.clone().run(async || { second += 1; Err::<(), _>(()) }).await;
+        let _ = policy.run_mut(async || { first += 1; Err::<(), _>(()) }).await;
+        let _ = policy.clone().run_mut(async || { second += 1; Err::<(), _>(()) }).await;
         assert_eq!((first, second), (2, 2));
         let _ = rt;
     }
@@ -453,7 +453,7 @@ each_runtime! {
         let task = rt.spawn({
             let calls = calls.clone();
             async move {
-                retry(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>(()) })
+                retry_mut(async move || { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>(()) })
                     .sleep(Duration::ZERO)
                     .await
             }
@@ -476,7 +476,7 @@ fn an_owning_retry_can_be_spawned_on_tokio() {
         let client = Arc::new(AtomicUsize::new(0));
         let result = runtime.block_on(async move {
             tokio::spawn(async move {
-                retry(async move || {
+                retry_mut(async move || {
                     if client.fetch_add(1, Ordering::SeqCst) < 2 {
                         Err(String::from("busy"))
                     } else {
@@ -510,7 +510,7 @@ each_runtime! {
         let task = rt.spawn({
             let (rt, clock, calls) = (rt.clone(), clock.clone(), calls.clone());
             async move {
-                retry(async move || {
+                retry_mut(async move || {
                     let mut calls = calls.lock().unwrap();
                     calls.push(clock.elapsed().as_secs());
                     // The server's Retry-After, in seconds: 7, then 3, then success.
@@ -550,7 +550,7 @@ each_runtime! {
     async fn adjust_can_give_up_and_sees_when_the_attempts_are_spent(rt, _clock) {
         for (stop, expected_calls) in [(None, 2), (Some(Duration::MAX), 2)] {
             let mut calls = 0;
-            let result = retry(async || {
+            let result = retry_mut(async || {
                 calls += 1;
                 Err::<(), _>(calls)
             })
@@ -563,7 +563,7 @@ each_runtime! {
         }
         let mut planned_seen = Vec::new();
         let mut calls = 0;
-        let result = retry(async || {
+        let result = retry_mut(async || {
             calls += 1;
             Err::<(), _>(calls)
         })
@@ -589,7 +589,7 @@ each_runtime! {
     async fn when_may_keep_state(rt, _clock) {
         let mut calls = 0;
         let mut retries_allowed = 2;
-        let result = retry(async || {
+        let result = retry_mut(async || {
             calls += 1;
             Err::<(), _>("flaky")
         })
@@ -603,4 +603,109 @@ each_runtime! {
         assert_eq!(result, Err("flaky"));
         assert_eq!(calls, 3);
     }
+}
+
+/// A client whose calls borrow it and their arguments, as a library's do.
+struct Client {
+    calls: AtomicUsize,
+}
+
+impl Client {
+    async fn get(&self, path: &str) -> Result<usize, String> {
+        common::yield_now().await;
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(format!("{path}: busy")),
+            _ => Ok(path.len()),
+        }
+    }
+
+    /// The helper a library writes: a retry whose operation borrows `self` and `path`.
+    async fn get_with_retry(&self, path: &str) -> Result<usize, String> {
+        retry(|| self.get(path)).sleep(Duration::ZERO).await
+    }
+}
+
+/// Compiles only if `future` is `Send` (and runs it, to be sure it is the retry we think).
+fn assert_send<F: std::future::Future + Send>(future: F) -> F {
+    future
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn the_fn_mut_form_borrows_and_is_send() {
+    let client = Client {
+        calls: AtomicUsize::new(0),
+    };
+    let path = String::from("/health");
+    let found = futures::executor::block_on(assert_send(client.get_with_retry(&path)));
+    assert_eq!(found, Ok(7));
+    assert_eq!(client.calls.load(Ordering::SeqCst), 2);
+}
+
+/// A borrowing retry runs inside `tokio::spawn`, and a `Retry` goes to `tokio::spawn` and to
+/// `block_on` as it is: it is a future.
+#[cfg(feature = "tokio")]
+#[test]
+#[cfg_attr(miri, ignore)]
+fn retries_go_into_tokio_spawn_and_block_on() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let spawned = tokio::spawn(async {
+            let client = Client {
+                calls: AtomicUsize::new(0),
+            };
+            client.get_with_retry("/users").await
+        });
+        assert_eq!(spawned.await.unwrap(), Ok(6));
+        let mut tries = 0;
+        let retry_itself = tokio::spawn(
+            retry(move || {
+                tries += 1;
+                let result = if tries < 3 { Err("busy") } else { Ok(tries) };
+                std::future::ready(result)
+            })
+            .sleep(Duration::ZERO),
+        );
+        assert_eq!(retry_itself.await.unwrap(), Ok(3));
+    });
+    let plain = futures::executor::block_on(retry(|| async { Ok::<_, ()>(5) }));
+    assert_eq!(plain, Ok(5));
+}
+
+/// A component's hook retries a call that borrows `self`: the hook's future must be `Send`,
+/// which the `FnMut` form is.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_hook_retries_a_call_that_borrows_self() {
+    use asynchronously::lifecycle::{BoxError, Component, ComponentExt, Lifecycle};
+
+    struct Store {
+        lifecycle: Lifecycle,
+        client: Client,
+    }
+
+    impl Component for Store {
+        fn lifecycle(&self) -> &Lifecycle {
+            &self.lifecycle
+        }
+        async fn on_init(&self) -> Result<(), BoxError> {
+            retry(|| self.client.get("/schema"))
+                .sleep(Duration::ZERO)
+                .await?;
+            Ok(())
+        }
+    }
+
+    let store = Store {
+        lifecycle: Lifecycle::new(),
+        client: Client {
+            calls: AtomicUsize::new(0),
+        },
+    };
+    futures::executor::block_on(store.init()).unwrap();
+    assert_eq!(store.client.calls.load(Ordering::SeqCst), 2);
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime};
 use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle};
 use asynchronously::rt::Runtime;
 use asynchronously::{
-    Event, MissedTicks, Periodic, await_map_values, retry, strict_gather, strict_gather_spawned,
+    Event, MissedTicks, Periodic, await_map_values, retry, retry_mut, strict_gather,
+    strict_gather_spawned,
 };
 use futures::future::{Either, join_all, try_join_all};
 use futures::stream::{FuturesUnordered, TryStreamExt};
@@ -528,7 +529,7 @@ pub fn retry_zero_sleep() -> Scenario {
             timed(|| {
                 let mut calls = 0;
                 let out = futures::executor::block_on(
-                    retry(async || {
+                    retry_mut(async || {
                         calls += 1;
                         if calls <= FAILURES {
                             Err(calls)
@@ -559,12 +560,7 @@ pub fn retry_zero_sleep() -> Scenario {
                     .with_max_times(FAILURES);
                 // Ours yields every 32nd zero-sleep retry (so that a busy retry cannot starve its
                 // thread); the peer's sleeper does the same, so that both pay for as many yields.
-                let retries = std::rc::Rc::new(std::cell::Cell::new(0_usize));
-                let sleeper = move |_| {
-                    retries.set(retries.get() + 1);
-                    YieldIf(retries.get() % 32 == 0)
-                };
-                let out = futures::executor::block_on(op.retry(backoff).sleep(sleeper));
+                let out = futures::executor::block_on(op.retry(backoff).sleep(yield_every_32nd()));
                 assert_eq!(out, Ok(FAILURES + 1));
             })
         }),
@@ -578,6 +574,66 @@ pub trait IntoFutureForBench: std::future::IntoFuture + Sized {
     }
 }
 impl<T: std::future::IntoFuture> IntoFutureForBench for T {}
+
+/// An operation that borrows its state, as a library's client does: fails `FAILURES` times.
+struct Flaky {
+    calls: std::cell::Cell<usize>,
+}
+
+impl Flaky {
+    async fn call(&self) -> Result<usize, usize> {
+        let calls = self.calls.get() + 1;
+        self.calls.set(calls);
+        if calls <= FAILURES {
+            Err(calls)
+        } else {
+            Ok(calls)
+        }
+    }
+}
+
+/// The peer's sleeper: a yield every 32nd retry, as ours does for a zero sleep.
+fn yield_every_32nd() -> impl Fn(Duration) -> YieldIf {
+    let retries = std::rc::Rc::new(std::cell::Cell::new(0_usize));
+    move |_| {
+        retries.set(retries.get() + 1);
+        YieldIf(retries.get() % 32 == 0)
+    }
+}
+
+pub fn retry_borrowing_fn_mut() -> Scenario {
+    Scenario {
+        name: "retry of a borrowing op, FnMut form, zero sleep",
+        peer: "backon, yielding as often (every 32nd retry)",
+        goal: 1.0,
+        unit: Unit::MicrosPerItem,
+        items: FAILURES,
+        ours: Box::new(|| {
+            timed(|| {
+                let client = Flaky {
+                    calls: std::cell::Cell::new(0),
+                };
+                let out =
+                    futures::executor::block_on(retry(|| client.call()).sleep(Duration::ZERO));
+                assert_eq!(out, Ok(FAILURES + 1));
+            })
+        }),
+        theirs: Box::new(|| {
+            use backon::Retryable;
+            timed(|| {
+                let client = Flaky {
+                    calls: std::cell::Cell::new(0),
+                };
+                let backoff = backon::ConstantBuilder::default()
+                    .with_delay(Duration::ZERO)
+                    .with_max_times(FAILURES);
+                let op = || client.call();
+                let out = futures::executor::block_on(op.retry(backoff).sleep(yield_every_32nd()));
+                assert_eq!(out, Ok(FAILURES + 1));
+            })
+        }),
+    }
+}
 
 /// Yields to the executor once if told to, else is ready at once.
 pub struct YieldIf(bool);
@@ -711,5 +767,6 @@ pub fn timed_scenarios() -> Vec<Scenario> {
         lifecycle_wide(),
         lifecycle_chain(),
         retry_zero_sleep(),
+        retry_borrowing_fn_mut(),
     ]
 }

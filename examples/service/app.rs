@@ -14,7 +14,7 @@ use asynchronously::lifecycle::{
     BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError,
 };
 use asynchronously::rt::{JoinHandle, Runtime};
-use asynchronously::{Periodic, retry_with};
+use asynchronously::{Periodic, retry};
 use futures::FutureExt;
 use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use smol::net::{TcpListener, TcpStream};
@@ -98,19 +98,15 @@ impl Component for Store {
     }
     async fn on_init(&self) -> Result<(), BoxError> {
         self.config.check_fail("store")?;
-        // A refused connection is retried; any other error is not. `retry_with` hands `self` to
-        // each attempt and back: a hook's future must be `Send`, which a `retry(async || ..)`
-        // borrowing `self` cannot promise on rustc 1.95 (see `retry`'s caveats).
-        retry_with(self, |store| async move {
-            let result = store.connect().await;
-            (store, result)
-        })
-        .attempts_limit(5)
-        .sleep(Duration::from_millis(200))
-        .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
-        .notify(|error, attempt| log::warn!("store: {error}; retrying in {:?}", attempt.sleep))
-        .runtime(&self.rt)
-        .await?;
+        // A refused connection is retried; any other error is not. The retry borrows `self`, and
+        // is `Send`, as a hook's future must be.
+        retry(|| self.connect())
+            .attempts_limit(5)
+            .sleep(Duration::from_millis(200))
+            .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
+            .notify(|error, attempt| log::warn!("store: {error}; retrying in {:?}", attempt.sleep))
+            .runtime(&self.rt)
+            .await?;
         self.set("greeting", "hello from asynchronously".to_owned());
         self.set("jobs", "0".to_owned());
         log::info!(

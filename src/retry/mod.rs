@@ -43,11 +43,11 @@ pub struct AttemptTimedOut {
 /// ```
 /// # futures::executor::block_on(async {
 /// use std::time::Duration;
-/// use asynchronously::retry;
+/// use asynchronously::retry_mut;
 ///
 /// let mut calls = 0;
 /// let mut seen = Vec::new();
-/// let result = retry(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
+/// let result = retry_mut(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
 ///     .sleep(Duration::ZERO)
 ///     .notify(|error, attempt| seen.push((*error, attempt.retry, attempt.sleep)))
 ///     .await;
@@ -78,7 +78,7 @@ pub struct Attempt {
 ///
 /// let policy = RetryPolicy::new().attempts_limit(3).backoff(Backoff::fixed(Duration::ZERO));
 /// let mut calls = 0;
-/// let result: Result<(), &str> = policy.run(async || { calls += 1; Err("down") }).await;
+/// let result: Result<(), &str> = policy.run_mut(async || { calls += 1; Err("down") }).await;
 /// assert_eq!(result, Err("down"));
 /// assert_eq!(calls, 4); // the first call and 3 retries
 /// # });
@@ -185,17 +185,39 @@ impl RetryPolicy {
     /// ```
     /// # futures::executor::block_on(async {
     /// let policy = asynchronously::RetryPolicy::new().attempts_limit(0);
-    /// assert_eq!(policy.run(async || Err::<(), _>("no")).await, Err("no"));
+    /// assert_eq!(policy.run(|| async { Err::<(), _>("no") }).await, Err("no"));
     /// # });
     /// ```
-    pub fn run<'a, F, T, E>(
+    pub fn run<'a, F, Fut, T, E>(
+        &self,
+        op: F,
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        Retry::new(self.clone(), |config| drive(op, config))
+    }
+
+    /// A [`retry_mut`] of `op` with these settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let policy = asynchronously::RetryPolicy::new().attempts_limit(2).sleep(std::time::Duration::ZERO);
+    /// let mut calls = 0;
+    /// assert_eq!(policy.run_mut(async || { calls += 1; Err::<(), _>(calls) }).await, Err(3));
+    /// # });
+    /// ```
+    pub fn run_mut<'a, F, T, E>(
         &self,
         op: F,
     ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
     where
         F: AsyncFnMut() -> Result<T, E>,
     {
-        Retry::new(self.clone(), |config| drive(op, config))
+        Retry::new(self.clone(), |config| drive_mut(op, config))
     }
 
     /// A [`retry_with`] of `op` with these settings.
@@ -268,13 +290,13 @@ pin_project_lite::pin_project! {
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::time::Duration;
-    /// use asynchronously::retry;
+    /// use asynchronously::retry_mut;
     ///
     /// #[derive(Debug, PartialEq)]
     /// enum Error { Connection, NotFound }
     ///
     /// let mut calls = 0;
-    /// let duration = retry(async || {
+    /// let duration = retry_mut(async || {
     ///     calls += 1;
     ///     if calls < 3 { Err(Error::Connection) } else { Ok(42) }
     /// })
@@ -334,7 +356,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// let mut calls = 0;
-    /// let result = asynchronously::retry(async || { calls += 1; Err::<(), _>("no") })
+    /// let result = asynchronously::retry_mut(async || { calls += 1; Err::<(), _>("no") })
     ///     .attempts_limit(3)
     ///     .sleep(std::time::Duration::ZERO)
     ///     .await;
@@ -352,7 +374,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     ///
     /// ```
     /// # futures::executor::block_on(async {
-    /// let result = asynchronously::retry(async || Ok::<_, ()>(1)).sleep(std::time::Duration::from_secs(1)).await;
+    /// let result = asynchronously::retry_mut(async || Ok::<_, ()>(1)).sleep(std::time::Duration::from_secs(1)).await;
     /// assert_eq!(result, Ok(1)); // no failure, no sleep
     /// # });
     /// ```
@@ -368,7 +390,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// let mut calls = 0;
-    /// let result = asynchronously::retry(async || { calls += 1; Err::<(), _>("fatal") })
+    /// let result = asynchronously::retry_mut(async || { calls += 1; Err::<(), _>("fatal") })
     ///     .when(|error| *error == "transient")
     ///     .await;
     /// assert_eq!((result, calls), (Err("fatal"), 1));
@@ -389,14 +411,14 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::time::Duration;
-    /// use asynchronously::retry;
+    /// use asynchronously::retry_mut;
     ///
     /// /// A busy server tells how long to wait.
     /// #[derive(Debug, PartialEq)]
     /// struct Busy { retry_after: Option<Duration> }
     ///
     /// let mut calls = 0;
-    /// let result = retry(async || {
+    /// let result = retry_mut(async || {
     ///     calls += 1;
     ///     if calls < 2 { Err(Busy { retry_after: Some(Duration::ZERO) }) } else { Ok(calls) }
     /// })
@@ -419,9 +441,9 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use asynchronously::{Backoff, retry};
+    /// use asynchronously::{Backoff, retry_mut};
     ///
-    /// let fetch = retry(async || Ok::<_, ()>(()))
+    /// let fetch = retry_mut(async || Ok::<_, ()>(()))
     ///     .backoff(Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)).jitter());
     /// ```
     pub fn backoff(self, backoff: Backoff) -> Self {
@@ -435,10 +457,10 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::time::Duration;
-    /// use asynchronously::retry;
+    /// use asynchronously::retry_mut;
     ///
     /// // A 5 s sleep would end past the 1 s budget: no retry at all.
-    /// let result = retry(async || Err::<(), _>("down")).max_elapsed(Duration::from_secs(1)).await;
+    /// let result = retry_mut(async || Err::<(), _>("down")).max_elapsed(Duration::from_secs(1)).await;
     /// assert_eq!(result, Err("down"));
     /// # });
     /// ```
@@ -453,7 +475,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// let mut retries = Vec::new();
-    /// let _ = asynchronously::retry(async || Err::<(), _>("no"))
+    /// let _ = asynchronously::retry_mut(async || Err::<(), _>("no"))
     ///     .attempts_limit(2)
     ///     .sleep(std::time::Duration::ZERO)
     ///     .notify(|_, attempt| retries.push(attempt.retry))
@@ -474,7 +496,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::time::Duration;
-    /// use asynchronously::{AttemptTimedOut, retry};
+    /// use asynchronously::{AttemptTimedOut, retry_mut};
     ///
     /// #[derive(Debug, PartialEq)]
     /// enum Error { Slow }
@@ -482,7 +504,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     ///     fn from(_: AttemptTimedOut) -> Self { Error::Slow }
     /// }
     ///
-    /// let result: Result<(), Error> = retry(async || std::future::pending().await)
+    /// let result: Result<(), Error> = retry_mut(async || std::future::pending().await)
     ///     .attempt_timeout(Duration::from_millis(1))
     ///     .attempts_limit(0)
     ///     .await;
@@ -505,7 +527,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// use asynchronously::{retry, rt::{ManualClock, Runtime}};
     ///
     /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
-    /// let fetch = retry(async || Ok::<_, ()>(())).runtime(&rt);
+    /// let fetch = retry(|| async { Ok::<_, ()>(()) }).runtime(&rt);
     /// ```
     pub fn runtime(self, rt: &Runtime) -> Self {
         self.with_policy(|policy| policy.runtime(rt))
@@ -546,10 +568,20 @@ impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
 /// Retries `op` until it succeeds, on every error, forever, 5 s apart, unless set otherwise:
 /// Python's `@retry`.
 ///
-/// `op` is an async closure (or any `FnMut` returning a future): it may borrow its caller's
-/// state, mutably too, which `backon` cannot do (backon#49). The final error is returned
-/// unchanged. Each retry is logged at error level as `Retry: K/N` (`K` from 1, `N` the limit or
-/// `inf`).
+/// `op` is an `FnMut` that makes each attempt's future, as backon's is: it may borrow its
+/// caller's state (`retry(|| self.get(path))`), and the retry is `Send`, to go into
+/// `tokio::spawn` or a [`Component`](crate::lifecycle::Component)'s hook, whenever that future is.
+/// The final error is returned unchanged. Each retry is logged at error level as `Retry: K/N`
+/// (`K` from 1, `N` the limit or `inf`). A [`Retry`] is a future: await it, spawn it, or
+/// `block_on` it.
+///
+/// # Which form
+///
+/// | form | the operation | the retry is `Send` | for |
+/// | --- | --- | --- | --- |
+/// | `retry(\|\| client.get(path))` | `FnMut() -> Fut` | when `Fut` is | state it owns or borrows shared: awaited in place or spawned |
+/// | [`retry_mut`]`(async \|\| self.fetch().await)` | an async closure (`AsyncFnMut`) | when it owns its captures, not when it borrows them | state borrowed mutably, awaited in place |
+/// | [`retry_with`]`(ctx, \|ctx\| async move { (ctx, result) })` | `FnMut(C) -> Fut` | when `C` and `Fut` are | state borrowed mutably, in a spawned task |
 ///
 /// # Examples
 ///
@@ -558,22 +590,23 @@ impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
 /// use std::time::Duration;
 /// use asynchronously::retry;
 ///
-/// struct Connector { calls: u32 }
-/// impl Connector {
-///     async fn get_video_duration(&mut self, id: &str) -> Result<u32, std::io::Error> {
-///         self.calls += 1;
-///         if self.calls < 2 { Err(std::io::ErrorKind::ConnectionRefused.into()) } else { Ok(id.len() as u32) }
+/// struct Client;
+/// impl Client {
+///     async fn get(&self, path: &str) -> Result<usize, std::io::Error> {
+///         Ok(path.len()) // a request, which may fail
+///     }
+///
+///     /// A library's helper: `Send`, so that its callers may spawn it.
+///     async fn get_with_retry(&self, path: &str) -> Result<usize, std::io::Error> {
+///         retry(|| self.get(path))
+///             .attempts_limit(3)
+///             .sleep(Duration::ZERO)
+///             .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
+///             .await
 ///     }
 /// }
 ///
-/// let mut connector = Connector { calls: 0 };
-/// let duration = retry(async || connector.get_video_duration("12345").await)
-///     .attempts_limit(3)
-///     .sleep(Duration::ZERO)
-///     .when(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
-///     .await?;
-/// assert_eq!(duration, 5);
-/// assert_eq!(connector.calls, 2); // the borrow ended with the retry
+/// assert_eq!(Client.get_with_retry("/health").await?, 7);
 /// # Ok::<(), std::io::Error>(()) }).unwrap();
 /// ```
 ///
@@ -588,18 +621,93 @@ impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
 ///
 /// # Caveats
 ///
-/// The retry future is `Send` when the closure's futures are. A closure that borrows its
-/// captures *mutably* from outside (as above) makes the compiler unable to prove `Send` for every
-/// borrow it lends (a known limitation of async closures on rustc 1.95), so such a retry cannot be
-/// moved into `tokio::spawn`; use [`retry_with`], which passes the state in and out by value and
-/// is `Send`, or an `async move` closure that owns its state.
-pub fn retry<'a, F, T, E>(
+/// The compiler errors met on the way, each with its fix:
+///
+/// - **"async closure does not implement `FnMut` because it captures state from its
+///   environment"**: an async closure that uses what it captured, given to `retry`. Give it to
+///   [`retry_mut`], or write `|| op(&state)` (a closure that returns the attempt's future).
+///
+///   ```compile_fail
+///   # futures::executor::block_on(async {
+///   let mut calls = 0;
+///   let _ = asynchronously::retry(async || { calls += 1; Err::<(), _>(calls) }).await;
+///   # });
+///   ```
+/// - **"captured variable cannot escape `FnMut` closure body"**: `|| async { counter += 1 }`,
+///   an attempt's future that borrows the closure's captures mutably. Use [`retry_mut`], or
+///   [`retry_with`] to spawn it.
+///
+///   ```compile_fail
+///   # futures::executor::block_on(async {
+///   let mut calls = 0;
+///   let _ = asynchronously::retry(|| async { calls += 1; Err::<(), _>(()) }).await;
+///   # });
+///   ```
+/// - **"`client` does not live long enough … requires that `client` is borrowed for
+///   `'static`"**, or inside `tokio::spawn` **"implementation of `Send` is not general
+///   enough"**: a [`retry_mut`] whose async closure borrows, where `Send` is needed. Use `retry`
+///   with a shared borrow, or [`retry_with`] for `&mut` state.
+///
+///   ```compile_fail,E0597
+///   fn needs_send<T: Send>(_: T) {}
+///   struct Client { calls: u32 }
+///   impl Client {
+///       async fn fetch(&mut self) -> Result<u32, ()> { self.calls += 1; Ok(self.calls) }
+///   }
+///   let mut client = Client { calls: 0 };
+///   needs_send(asynchronously::retry_mut(async || client.fetch().await));
+///   ```
+pub fn retry<'a, F, Fut, T, E>(
+    op: F,
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    RetryPolicy::new().run(op)
+}
+
+/// Retries an async closure that borrows its caller's state *mutably* in place: [`retry`]'s
+/// other form.
+///
+/// An async closure may lend its captures to each attempt (`async || self.fetch().await` with
+/// `fetch(&mut self)`), which no `FnMut` returning a future can do, and which backon cannot do
+/// (backon#49). The retry is awaited where it is: requiring its future to be `Send` makes rustc
+/// ask for the borrow to be `'static` (a limitation of async closures on rustc 1.95), so it
+/// cannot go into `tokio::spawn` while it borrows. See [`retry`] for which form to pick.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use asynchronously::retry_mut;
+///
+/// struct Connector { calls: u32 }
+/// impl Connector {
+///     async fn connect(&mut self) -> Result<u32, &'static str> {
+///         self.calls += 1;
+///         if self.calls < 3 { Err("refused") } else { Ok(self.calls) }
+///     }
+/// }
+///
+/// let mut connector = Connector { calls: 0 };
+/// let calls = retry_mut(async || connector.connect().await).sleep(Duration::ZERO).await;
+/// assert_eq!(calls, Ok(3));
+/// assert_eq!(connector.calls, 3); // the borrow ended with the retry
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As [`retry`]'s.
+pub fn retry_mut<'a, F, T, E>(
     op: F,
 ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
 where
     F: AsyncFnMut() -> Result<T, E>,
 {
-    RetryPolicy::new().run(op)
+    RetryPolicy::new().run_mut(op)
 }
 
 /// Retries an operation that takes a context by value and gives it back with its result, so that
@@ -702,7 +810,9 @@ impl<'a, E> Controller<'a, E> {
     }
 
     /// After a failed call: `Err(error)` to give up with it, or the sleep before the next call.
-    #[inline]
+    /// Inlined into the loops (the "retry of an op failing 1k times" row: as a call, a sixth of
+    /// a retry's instructions went to calling it).
+    #[inline(always)]
     fn after_error(&mut self, error: E) -> Result<Duration, E> {
         let Config {
             policy,
@@ -754,15 +864,19 @@ impl<'a, E> Controller<'a, E> {
         Ok(sleep)
     }
 
-    /// Pauses before the next call: a zero sleep touches no timer and yields now and then.
-    async fn pause(&mut self, sleep: Duration) {
-        if !sleep.is_zero() {
-            let policy = &self.config.policy;
-            let rt = self.rt.get_or_insert_with(|| policy.timer_runtime());
-            rt.sleep(sleep).await;
-        } else if self.retries % YIELD_EVERY == 0 {
-            yield_now().await;
-        }
+    /// Whether the pause before the next call, `sleep`, is a yield: a zero sleep touches no
+    /// timer, and yields now and then, so that an operation that fails at once forever cannot
+    /// starve the other tasks of its thread.
+    #[inline(always)]
+    fn yields(&self, sleep: Duration) -> bool {
+        sleep.is_zero() && self.retries % YIELD_EVERY == 0
+    }
+
+    /// The sleep before the next call, on the runtime's timer (a zero one is over at once).
+    fn sleep(&mut self, sleep: Duration) -> crate::rt::Sleep {
+        let policy = &self.config.policy;
+        let rt = self.rt.get_or_insert_with(|| policy.timer_runtime());
+        rt.sleep(sleep)
     }
 
     /// The error a timed-out `retry_with` attempt ends with (it took the context along).
@@ -775,7 +889,13 @@ impl<'a, E> Controller<'a, E> {
     }
 }
 
-async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<'_, E>) -> Result<T, E> {
+/// The loop of [`retry`]: an `FnMut` that makes each attempt's future, so that the retry is `Send`
+/// whenever that future is.
+async fn drive<F, Fut, T, E>(mut op: F, slot: Slot<'_, E>) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     let mut control = Controller::new(&slot);
     loop {
         let result = match control.config.attempt_timeout {
@@ -787,7 +907,37 @@ async fn drive<T, E>(mut op: impl AsyncFnMut() -> Result<T, E>, slot: Slot<'_, E
             Err(error) => error,
         };
         let sleep = control.after_error(error)?;
-        control.pause(sleep).await;
+        if control.yields(sleep) {
+            yield_now().await;
+        } else if !sleep.is_zero() {
+            control.sleep(sleep).await;
+        }
+    }
+}
+
+/// The loop of [`retry_mut`]: the same over an async closure, which may lend its captures to each
+/// attempt. (One loop generic over both would call the closure through `AsyncFnMut`, whose
+/// futures rustc cannot prove `Send` when they borrow.)
+async fn drive_mut<T, E>(
+    mut op: impl AsyncFnMut() -> Result<T, E>,
+    slot: Slot<'_, E>,
+) -> Result<T, E> {
+    let mut control = Controller::new(&slot);
+    loop {
+        let result = match control.config.attempt_timeout {
+            None => op().await,
+            Some(_) => control.call(op()).await.and_then(|result| result),
+        };
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let sleep = control.after_error(error)?;
+        if control.yields(sleep) {
+            yield_now().await;
+        } else if !sleep.is_zero() {
+            control.sleep(sleep).await;
+        }
     }
 }
 
@@ -808,7 +958,11 @@ where
             Err(_) => return Err(control.timed_out()),
         };
         let sleep = control.after_error(error)?;
-        control.pause(sleep).await;
+        if control.yields(sleep) {
+            yield_now().await;
+        } else if !sleep.is_zero() {
+            control.sleep(sleep).await;
+        }
     }
 }
 
