@@ -709,3 +709,52 @@ fn a_hook_retries_a_call_that_borrows_self() {
     futures::executor::block_on(store.init()).unwrap();
     assert_eq!(store.client.calls.load(Ordering::SeqCst), 2);
 }
+
+each_runtime! {
+    /// `retry_if_ok` retries a usable-looking `Ok` on the backoff's clock (a job polled until it
+    /// is done, 2 s apart), and gives back the last `Ok` once the attempts are spent.
+    async fn retry_if_ok_polls_until_the_result_is_usable(rt, clock) {
+        let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = rt.spawn({
+            let (rt, clock, polls) = (rt.clone(), clock.clone(), polls.clone());
+            async move {
+                retry_mut(async move || {
+                    let mut polls = polls.lock().unwrap();
+                    polls.push(clock.elapsed().as_secs());
+                    Ok::<_, ()>(if polls.len() < 3 { "running" } else { "done" })
+                })
+                .retry_if_ok(|status| *status == "running")
+                .sleep(Duration::from_secs(2))
+                .runtime(&rt)
+                .await
+            }
+        });
+        for polls_after in [2, 3] {
+            sleepers(&clock, 1).await;
+            clock.advance(Duration::from_secs(2));
+            until(|| polls.lock().unwrap().len() == polls_after).await;
+        }
+        assert_eq!(task.await.unwrap(), Ok("done"));
+        assert_eq!(*polls.lock().unwrap(), [0, 2, 4]);
+
+        // Spent: the last `Ok` comes back, as it is.
+        let mut polls = 0;
+        let status = retry_mut(async || {
+            polls += 1;
+            Ok::<_, ()>(polls)
+        })
+        .retry_if_ok(|_| true)
+        .attempts_limit(2)
+        .sleep(Duration::ZERO)
+        .runtime(&rt)
+        .await;
+        assert_eq!(status, Ok(3));
+        // An error is still an error: `retry_if_ok` does not touch it.
+        let failed = retry_mut(async || Err::<u8, _>("down"))
+            .retry_if_ok(|_| true)
+            .attempts_limit(0)
+            .runtime(&rt)
+            .await;
+        assert_eq!(failed, Err("down"));
+    }
+}

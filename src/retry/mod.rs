@@ -191,7 +191,7 @@ impl RetryPolicy {
     pub fn run<'a, F, Fut, T, E>(
         &self,
         op: F,
-    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, E>
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -213,7 +213,7 @@ impl RetryPolicy {
     pub fn run_mut<'a, F, T, E>(
         &self,
         op: F,
-    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, T, E>
     where
         F: AsyncFnMut() -> Result<T, E>,
     {
@@ -235,7 +235,7 @@ impl RetryPolicy {
         &self,
         ctx: C,
         op: F,
-    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, E>
+    ) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, T, E>
     where
         F: FnMut(C) -> Fut,
         Fut: Future<Output = (C, Result<T, E>)>,
@@ -271,15 +271,16 @@ type AttemptTimeout<E> = (Duration, fn(Duration) -> E);
 type Notify<'a, E> = Box<dyn FnMut(&E, Attempt) + Send + 'a>;
 
 /// Everything a running retry reads: handed over when the retry is first awaited.
-struct Config<'a, E> {
+struct Config<'a, T, E> {
     policy: RetryPolicy,
     when: Option<Predicate<'a, E>>,
+    retry_if_ok: Option<Predicate<'a, T>>,
     adjust: Option<Adjust<'a, E>>,
     notify: Option<Notify<'a, E>>,
     attempt_timeout: Option<AttemptTimeout<E>>,
 }
 
-type Slot<'a, E> = Arc<Mutex<Option<Config<'a, E>>>>;
+type Slot<'a, T, E> = Arc<Mutex<Option<Config<'a, T, E>>>>;
 
 pin_project_lite::pin_project! {
     /// Retries an async operation: returned by [`retry`], [`retry_with`] and [`RetryPolicy::run`];
@@ -314,25 +315,26 @@ pin_project_lite::pin_project! {
     /// backoff's ([`adjust`](Retry::adjust)), nobody is told ([`notify`](Retry::notify)), attempts
     /// have no time limit ([`attempt_timeout`](Retry::attempt_timeout)).
     #[must_use = "a Retry does nothing until it is awaited"]
-    pub struct Retry<'a, Fut, E> {
+    pub struct Retry<'a, Fut, T, E> {
         // The loop, made when the retry is; it takes its settings from `slot` when first polled.
         #[pin]
         future: Fut,
-        slot: Slot<'a, E>,
+        slot: Slot<'a, T, E>,
         // The settings, until they are handed over.
-        config: Option<Config<'a, E>>,
+        config: Option<Config<'a, T, E>>,
     }
 }
 
-impl<'a, Fut, E> Retry<'a, Fut, E> {
-    fn new(policy: RetryPolicy, drive: impl FnOnce(Slot<'a, E>) -> Fut) -> Self {
-        let slot: Slot<'a, E> = Arc::new(Mutex::new(None));
+impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
+    fn new(policy: RetryPolicy, drive: impl FnOnce(Slot<'a, T, E>) -> Fut) -> Self {
+        let slot: Slot<'a, T, E> = Arc::new(Mutex::new(None));
         Self {
             future: drive(slot.clone()),
             slot,
             config: Some(Config {
                 policy,
                 when: None,
+                retry_if_ok: None,
                 adjust: None,
                 notify: None,
                 attempt_timeout: None,
@@ -342,7 +344,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
 
     /// The settings, to set one (a `Retry` is set up before it is polled: a polled one is
     /// pinned, and its methods take it by value).
-    fn config(&mut self) -> &mut Config<'a, E> {
+    fn config(&mut self) -> &mut Config<'a, T, E> {
         self.config
             .as_mut()
             .expect("a Retry is set up before it is first polled")
@@ -398,6 +400,31 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
     /// ```
     pub fn when(mut self, pred: impl FnMut(&E) -> bool + Send + 'a) -> Self {
         self.config().when = Some(Box::new(pred));
+        self
+    }
+
+    /// Retries a result that came back `Ok` but is not usable yet (a job still running, an empty
+    /// page): `pred` says whether to call again. The retries count against the same limit and
+    /// sleep the same backoff as errors; when they are spent, the last `Ok` comes back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::retry_mut;
+    ///
+    /// // A job's status, polled until it is done.
+    /// let mut polls = 0;
+    /// let status = retry_mut(async || { polls += 1; Ok::<_, ()>(if polls < 3 { "running" } else { "done" }) })
+    ///     .retry_if_ok(|status| *status == "running")
+    ///     .sleep(Duration::ZERO)
+    ///     .await;
+    /// assert_eq!((status, polls), (Ok("done"), 3));
+    /// # });
+    /// ```
+    pub fn retry_if_ok(mut self, pred: impl FnMut(&T) -> bool + Send + 'a) -> Self {
+        self.config().retry_if_ok = Some(Box::new(pred));
         self
     }
 
@@ -542,7 +569,7 @@ impl<'a, Fut, E> Retry<'a, Fut, E> {
 }
 
 /// Polling it hands its settings over to its loop, once, and runs the loop.
-impl<Fut, T, E> Future for Retry<'_, Fut, E>
+impl<Fut, T, E> Future for Retry<'_, Fut, T, E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
@@ -557,7 +584,7 @@ where
     }
 }
 
-impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
+impl<Fut, T, E> fmt::Debug for Retry<'_, Fut, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("policy", &self.config.as_ref().map(|config| &config.policy))
@@ -659,7 +686,7 @@ impl<Fut, E> fmt::Debug for Retry<'_, Fut, E> {
 ///   ```
 pub fn retry<'a, F, Fut, T, E>(
     op: F,
-) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, E>
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, Fut, T, E>, T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -703,7 +730,7 @@ where
 /// As [`retry`]'s.
 pub fn retry_mut<'a, F, T, E>(
     op: F,
-) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, E>
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, F, T, E>, T, E>
 where
     F: AsyncFnMut() -> Result<T, E>,
 {
@@ -751,7 +778,7 @@ where
 pub fn retry_with<'a, C, F, Fut, T, E>(
     ctx: C,
     op: F,
-) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, E>
+) -> Retry<'a, impl Future<Output = Result<T, E>> + use<'a, C, F, Fut, T, E>, T, E>
 where
     F: FnMut(C) -> Fut,
     Fut: Future<Output = (C, Result<T, E>)>,
@@ -769,8 +796,8 @@ const YIELD_EVERY: usize = 32;
 /// `async fn`, or an `AsyncFnMut` wrapper): either of those keeps rustc from proving the retry
 /// future `Send` / `'static` for some operations (a borrowed `retry_with` context, a
 /// `&'static str` error), which `spawn` needs.
-struct Controller<'a, E> {
-    config: Config<'a, E>,
+struct Controller<'a, T, E> {
+    config: Config<'a, T, E>,
     /// Looked up only if something needs a clock (a timeout, `max_elapsed`, a non-zero sleep).
     rt: Option<Runtime>,
     started: Option<Instant>,
@@ -779,8 +806,8 @@ struct Controller<'a, E> {
     constant_sleep: Option<Duration>,
 }
 
-impl<'a, E> Controller<'a, E> {
-    fn new(slot: &Slot<'a, E>) -> Self {
+impl<'a, T, E> Controller<'a, T, E> {
+    fn new(slot: &Slot<'a, T, E>) -> Self {
         let config = lock(slot)
             .take()
             .expect("a Retry hands over its settings when it is awaited");
@@ -807,6 +834,35 @@ impl<'a, E> Controller<'a, E> {
             Either::Left((output, _)) => Ok(output),
             Either::Right(((), _)) => Err(timed_out(after)),
         }
+    }
+
+    /// After a call that gave `Ok(value)`: `Err(value)` to return it, or the sleep before the
+    /// next call, when [`retry_if_ok`](Retry::retry_if_ok) asks for one and the attempts allow.
+    #[inline(always)]
+    fn after_ok(&mut self, value: T) -> Result<Duration, T> {
+        let unusable = match self.config.retry_if_ok.as_mut() {
+            Some(retry_if_ok) => retry_if_ok(&value),
+            None => false,
+        };
+        let limit = self.config.policy.attempts_limit;
+        if !unusable || limit.is_some_and(|limit| self.retries >= limit) {
+            return Err(value);
+        }
+        let retry = self.retries + 1;
+        let sleep = self
+            .constant_sleep
+            .unwrap_or_else(|| self.config.policy.backoff.sleep_for(retry));
+        if past_max_elapsed(
+            self.config.policy.max_elapsed,
+            self.started,
+            &self.rt,
+            sleep,
+        ) {
+            return Err(value);
+        }
+        self.retries = retry;
+        log_retry(retry, limit);
+        Ok(sleep)
     }
 
     /// After a failed call: `Err(error)` to give up with it, or the sleep before the next call.
@@ -838,19 +894,11 @@ impl<'a, E> Controller<'a, E> {
                 _ => return Err(error),
             },
         };
-        if let Some(max) = policy.max_elapsed {
-            if let (Some(started), Some(rt)) = (self.started, &self.rt) {
-                let elapsed = rt.timer().now().saturating_duration_since(started);
-                if elapsed.saturating_add(sleep) > max {
-                    return Err(error);
-                }
-            }
+        if past_max_elapsed(policy.max_elapsed, self.started, &self.rt, sleep) {
+            return Err(error);
         }
         self.retries = retry;
-        match limit {
-            Some(limit) => log::error!("Retry: {retry}/{limit}"),
-            None => log::error!("Retry: {retry}/inf"),
-        }
+        log_retry(retry, limit);
         if let Some(notify) = notify.as_mut() {
             notify(
                 &error,
@@ -891,7 +939,7 @@ impl<'a, E> Controller<'a, E> {
 
 /// The loop of [`retry`]: an `FnMut` that makes each attempt's future, so that the retry is `Send`
 /// whenever that future is.
-async fn drive<F, Fut, T, E>(mut op: F, slot: Slot<'_, E>) -> Result<T, E>
+async fn drive<F, Fut, T, E>(mut op: F, slot: Slot<'_, T, E>) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -902,11 +950,13 @@ where
             None => op().await,
             Some(_) => control.call(op()).await.and_then(|result| result),
         };
-        let error = match result {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
+        let sleep = match result {
+            Ok(value) => match control.after_ok(value) {
+                Ok(sleep) => sleep,
+                Err(value) => return Ok(value),
+            },
+            Err(error) => control.after_error(error)?,
         };
-        let sleep = control.after_error(error)?;
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {
@@ -920,7 +970,7 @@ where
 /// futures rustc cannot prove `Send` when they borrow.)
 async fn drive_mut<T, E>(
     mut op: impl AsyncFnMut() -> Result<T, E>,
-    slot: Slot<'_, E>,
+    slot: Slot<'_, T, E>,
 ) -> Result<T, E> {
     let mut control = Controller::new(&slot);
     loop {
@@ -928,11 +978,13 @@ async fn drive_mut<T, E>(
             None => op().await,
             Some(_) => control.call(op()).await.and_then(|result| result),
         };
-        let error = match result {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
+        let sleep = match result {
+            Ok(value) => match control.after_ok(value) {
+                Ok(sleep) => sleep,
+                Err(value) => return Ok(value),
+            },
+            Err(error) => control.after_error(error)?,
         };
-        let sleep = control.after_error(error)?;
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {
@@ -941,28 +993,58 @@ async fn drive_mut<T, E>(
     }
 }
 
-async fn drive_with<C, F, Fut, T, E>(mut ctx: C, mut op: F, slot: Slot<'_, E>) -> Result<T, E>
+async fn drive_with<C, F, Fut, T, E>(mut ctx: C, mut op: F, slot: Slot<'_, T, E>) -> Result<T, E>
 where
     F: FnMut(C) -> Fut,
     Fut: Future<Output = (C, Result<T, E>)>,
 {
     let mut control = Controller::new(&slot);
     loop {
-        let error = match control.call(op(ctx)).await {
-            Ok((_, Ok(value))) => return Ok(value),
+        let sleep = match control.call(op(ctx)).await {
+            Ok((back, Ok(value))) => match control.after_ok(value) {
+                Ok(sleep) => {
+                    ctx = back;
+                    sleep
+                }
+                Err(value) => return Ok(value),
+            },
             Ok((back, Err(error))) => {
                 ctx = back;
-                error
+                control.after_error(error)?
             }
             // The dropped attempt took the context with it: nothing to call again with.
             Err(_) => return Err(control.timed_out()),
         };
-        let sleep = control.after_error(error)?;
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {
             control.sleep(sleep).await;
         }
+    }
+}
+
+/// Whether sleeping `sleep` now would end past `max` (a retry's
+/// [`max_elapsed`](Retry::max_elapsed)) after `started`.
+#[inline(always)]
+fn past_max_elapsed(
+    max: Option<Duration>,
+    started: Option<Instant>,
+    rt: &Option<Runtime>,
+    sleep: Duration,
+) -> bool {
+    let (Some(max), Some(started), Some(rt)) = (max, started, rt) else {
+        return false;
+    };
+    let elapsed = rt.timer().now().saturating_duration_since(started);
+    elapsed.saturating_add(sleep) > max
+}
+
+/// The seed's record of a retry, at error level: `Retry: K/N`.
+#[inline(always)]
+fn log_retry(retry: usize, limit: Option<usize>) {
+    match limit {
+        Some(limit) => log::error!("Retry: {retry}/{limit}"),
+        None => log::error!("Retry: {retry}/inf"),
     }
 }
 
