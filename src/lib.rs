@@ -78,8 +78,14 @@
 //! ```
 //! # futures::executor::block_on(async {
 //! use std::time::Duration;
-//! use asynchronously::retry_mut;
+//! use asynchronously::{retry, retry_mut};
 //!
+//! // An operation that borrows: `Send`, so that it may be spawned.
+//! let path = String::from("/health");
+//! let length = retry(|| async { Ok::<_, ()>(path.len()) }).sleep(Duration::ZERO).await;
+//! assert_eq!(length, Ok(7));
+//!
+//! // One that borrows mutably, awaited in place.
 //! let mut calls = 0;
 //! let result = retry_mut(async || { calls += 1; if calls < 3 { Err("busy") } else { Ok(calls) } })
 //!     .attempts_limit(3)
@@ -170,10 +176,11 @@
 //! - **`futures::future::try_join_all`.** Above 30 inputs it sees an error only after every
 //!   earlier future has finished; [`strict_gather`] fails on the first error in time. For small,
 //!   all-`Ok` workloads both are fine.
-//! - **`backon`.** Its retries are `FnMut() -> Future`, so the operation cannot borrow its
-//!   caller's state mutably (backon#49); [`retry`] takes async closures, and [`retry_with`] passes
-//!   state in and out. backon has more backoff strategies; this crate has Python's semantics
-//!   (`attempts_limit` counts retries, `Retry: K/N` is logged) and a time budget.
+//! - **`backon`.** Its retries are `FnMut() -> Future`, as [`retry`]'s are, so the operation
+//!   cannot borrow its caller's state mutably (backon#49); [`retry_mut`] takes an async closure
+//!   that can, and [`retry_with`] passes state in and out. backon has more backoff strategies;
+//!   this crate has Python's semantics (`attempts_limit` counts retries, `Retry: K/N` is logged)
+//!   and a time budget.
 //! - **`tokio_util::task::TaskTracker`.** Tracks tasks on tokio only and waits for all of them,
 //!   including later ones, once closed; [`Runtime::wait_for_all_other_tasks`](rt::Runtime::wait_for_all_other_tasks)
 //!   works on any executor and waits only for the tasks live at the call, never for the caller.
