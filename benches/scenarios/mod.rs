@@ -555,9 +555,7 @@ pub fn retry_zero_sleep() -> Scenario {
                         Ok(calls.get())
                     }
                 };
-                let backoff = backon::ConstantBuilder::default()
-                    .with_delay(Duration::ZERO)
-                    .with_max_times(FAILURES);
+                let backoff = backon_zero_sleep();
                 // Ours yields every 32nd zero-sleep retry (so that a busy retry cannot starve its
                 // thread); the peer's sleeper does the same, so that both pay for as many yields.
                 let out = futures::executor::block_on(op.retry(backoff).sleep(yield_every_32nd()));
@@ -592,6 +590,13 @@ impl Flaky {
     }
 }
 
+/// The peer's backoff: no sleep, `FAILURES` retries at most.
+fn backon_zero_sleep() -> backon::ConstantBuilder {
+    backon::ConstantBuilder::default()
+        .with_delay(Duration::ZERO)
+        .with_max_times(FAILURES)
+}
+
 /// The peer's sleeper: a yield every 32nd retry, as ours does for a zero sleep.
 fn yield_every_32nd() -> impl Fn(Duration) -> YieldIf {
     let retries = std::rc::Rc::new(std::cell::Cell::new(0_usize));
@@ -624,9 +629,7 @@ pub fn retry_borrowing_fn_mut() -> Scenario {
                 let client = Flaky {
                     calls: std::cell::Cell::new(0),
                 };
-                let backoff = backon::ConstantBuilder::default()
-                    .with_delay(Duration::ZERO)
-                    .with_max_times(FAILURES);
+                let backoff = backon_zero_sleep();
                 let op = || client.call();
                 let out = futures::executor::block_on(op.retry(backoff).sleep(yield_every_32nd()));
                 assert_eq!(out, Ok(FAILURES + 1));

@@ -912,6 +912,15 @@ impl<'a, T, E> Controller<'a, T, E> {
         Ok(sleep)
     }
 
+    /// After a call: `Err(result)` to return it, or the sleep before the next call.
+    #[inline(always)]
+    fn next(&mut self, result: Result<T, E>) -> Result<Duration, Result<T, E>> {
+        match result {
+            Ok(value) => self.after_ok(value).map_err(Ok),
+            Err(error) => self.after_error(error).map_err(Err),
+        }
+    }
+
     /// Whether the pause before the next call, `sleep`, is a yield: a zero sleep touches no
     /// timer, and yields now and then, so that an operation that fails at once forever cannot
     /// starve the other tasks of its thread.
@@ -950,12 +959,9 @@ where
             None => op().await,
             Some(_) => control.call(op()).await.and_then(|result| result),
         };
-        let sleep = match result {
-            Ok(value) => match control.after_ok(value) {
-                Ok(sleep) => sleep,
-                Err(value) => return Ok(value),
-            },
-            Err(error) => control.after_error(error)?,
+        let sleep = match control.next(result) {
+            Ok(sleep) => sleep,
+            Err(done) => return done,
         };
         if control.yields(sleep) {
             yield_now().await;
@@ -978,12 +984,9 @@ async fn drive_mut<T, E>(
             None => op().await,
             Some(_) => control.call(op()).await.and_then(|result| result),
         };
-        let sleep = match result {
-            Ok(value) => match control.after_ok(value) {
-                Ok(sleep) => sleep,
-                Err(value) => return Ok(value),
-            },
-            Err(error) => control.after_error(error)?,
+        let sleep = match control.next(result) {
+            Ok(sleep) => sleep,
+            Err(done) => return done,
         };
         if control.yields(sleep) {
             yield_now().await;
@@ -1000,20 +1003,17 @@ where
 {
     let mut control = Controller::new(&slot);
     loop {
-        let sleep = match control.call(op(ctx)).await {
-            Ok((back, Ok(value))) => match control.after_ok(value) {
-                Ok(sleep) => {
-                    ctx = back;
-                    sleep
-                }
-                Err(value) => return Ok(value),
-            },
-            Ok((back, Err(error))) => {
+        let result = match control.call(op(ctx)).await {
+            Ok((back, result)) => {
                 ctx = back;
-                control.after_error(error)?
+                result
             }
             // The dropped attempt took the context with it: nothing to call again with.
             Err(_) => return Err(control.timed_out()),
+        };
+        let sleep = match control.next(result) {
+            Ok(sleep) => sleep,
+            Err(done) => return done,
         };
         if control.yields(sleep) {
             yield_now().await;
