@@ -218,7 +218,9 @@ pub use crate::gather::{
 };
 pub use crate::guard::{NoopGuard, lock_optional};
 pub use crate::job::{Acall, Call, Job, Value, acall, marker};
-pub use crate::periodic::{Join, MissedTicks, Periodic, PeriodicBuilder, PeriodicError, Stop};
+pub use crate::periodic::{
+    Join, MissedTicks, Periodic, PeriodicBuilder, PeriodicError, PeriodicStats, Stop,
+};
 pub use crate::retry::{
     Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_mut, retry_with,
 };

@@ -615,3 +615,184 @@ fn missed_tick_policies_match_tokios_interval() {
         assert_eq!(ours, tokios, "{policy:?}");
     }
 }
+
+/// The jitter the loop draws from `draw` on a twin of its clock: `max * draw / 2^64`.
+fn jitter_of(max: Duration, draw: u64) -> Duration {
+    let nanos = u64::try_from(max.as_nanos()).unwrap();
+    Duration::from_nanos(((u128::from(nanos) * u128::from(draw)) >> 64) as u64)
+}
+
+/// Records the clock's elapsed time at each run, to the nanosecond.
+fn exact_job(
+    clock: &ManualClock,
+    starts: &Arc<Mutex<Vec<Duration>>>,
+) -> impl FnMut() + Send + 'static {
+    let (clock, starts) = (clock.clone(), starts.clone());
+    move || starts.lock().unwrap().push(clock.elapsed())
+}
+
+each_runtime! {
+    /// With `jitter(40 ms)` each run is late by a draw from the clock's seed, exactly: fixed
+    /// delay adds the draw to the period after each run, fixed rate to each tick of an unmoved
+    /// grid. The same seed gives the same times, another seed others.
+    async fn jitter_delays_each_run_by_the_seeded_draws(rt, _clock) {
+        const MAX: Duration = Duration::from_millis(40);
+        let mut schedules = Vec::new();
+        for (seed, fixed_rate) in [(7, false), (7, true), (8, true)] {
+            let clock = ManualClock::with_seed(seed);
+            let twin = ManualClock::with_seed(seed);
+            let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
+            let starts = Arc::new(Mutex::new(Vec::new()));
+            let periodic = Periodic::builder(exact_job(&clock, &starts), 100 * MS)
+                .fixed_rate(fixed_rate)
+                .jitter(MAX)
+                .runtime(&rt)
+                .start()
+                .unwrap();
+            let mut expected = Vec::new();
+            for run in 0..5 {
+                sleepers(&clock, 1).await;
+                let jitter = jitter_of(MAX, twin.random());
+                assert!(jitter < MAX);
+                let due = match (fixed_rate, expected.last()) {
+                    (true, _) => 100 * MS * (run + 1),
+                    (false, None) => 100 * MS,
+                    (false, Some(last)) => *last + 100 * MS,
+                };
+                expected.push(due + jitter);
+                let next_run = periodic.stats().next_run.expect("a next run");
+                assert_eq!(next_run, clock.origin() + due + jitter, "seed {seed}, run {run}");
+                // Just short of it: no run yet.
+                clock.advance(next_run - clock.now() - Duration::from_nanos(1));
+                sleepers(&clock, 1).await;
+                assert_eq!(starts.lock().unwrap().len(), run as usize);
+                clock.advance(Duration::from_nanos(1));
+                until(|| starts.lock().unwrap().len() == run as usize + 1).await;
+            }
+            sleepers(&clock, 1).await;
+            assert_eq!(*starts.lock().unwrap(), expected, "seed {seed}, fixed rate {fixed_rate}");
+            periodic.stop().await;
+            schedules.push(expected);
+        }
+        assert_ne!(schedules[1], schedules[2], "two seeds, two schedules");
+    }
+}
+
+each_runtime! {
+    /// With fixed rate, a jitter near the period is not a missed tick: a job of 20 ms that
+    /// starts up to 90 ms after its tick ends after the next tick, yet the grid stays at 100,
+    /// 200, 300, ... (the default `Delay` would move it were the jitter counted as lateness).
+    async fn fixed_rate_jitter_does_not_count_as_missed_ticks(rt, _clock) {
+        const MAX: Duration = Duration::from_millis(90);
+        let clock = ManualClock::with_seed(10);
+        let twin = ManualClock::with_seed(10);
+        let rt = Runtime::with_timer(spawner_of(&rt), clock.clone());
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| 20 * MS);
+        let periodic = Periodic::builder(job, 100 * MS)
+            .fixed_rate(true)
+            .jitter(MAX)
+            .runtime(&rt)
+            .start()
+            .unwrap();
+        sleepers(&clock, 1).await;
+        run_for(&clock, 1000 * MS, MS, 1).await;
+        let draws: Vec<Duration> = (0..9).map(|_| jitter_of(MAX, twin.random())).collect();
+        assert!(draws.iter().any(|&draw| draw > 80 * MS), "this seed has a run that ends after the next tick");
+        // Each run starts at the first millisecond step at or past its tick plus its draw.
+        let expected: Vec<u128> = (1..=9_u32)
+            .zip(&draws)
+            .map(|(tick, draw)| (100 * MS * tick + *draw).as_nanos().div_ceil(1_000_000))
+            .collect();
+        let mut starts = starts.get();
+        starts.retain(|&start| start <= 990); // a tenth run may start in the last 10 ms
+        assert_eq!(starts, expected);
+        // Stop, then let a job in progress (a stop waits for it) end.
+        periodic.deactivate();
+        clock.advance(100 * MS);
+        periodic.join().await;
+    }
+}
+
+each_runtime! {
+    /// `jitter(Duration::MAX)`: a run is aeons away, or past what `Instant` holds (then `stats`
+    /// shows no next run); nothing panics, `trigger` still runs the job and `stop` returns at
+    /// once.
+    async fn jitter_of_duration_max_never_runs_but_triggers_and_stops(rt, clock) {
+        let runs = Arc::new(AtomicU32::new(0));
+        let periodic = Periodic::builder(
+            { let runs = runs.clone(); move || { runs.fetch_add(1, Ordering::SeqCst); } },
+            100 * MS,
+        )
+        .jitter(Duration::MAX)
+        .runtime(&rt)
+        .start()
+        .unwrap();
+        // The first draw of seed 0 is past what an `Instant` can hold: no next run.
+        assert_eq!(periodic.stats().next_run, None);
+        clock.advance(Duration::from_secs(86_400 * 365));
+        for _ in 0..100 {
+            common::yield_now().await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        periodic.trigger();
+        until(|| runs.load(Ordering::SeqCst) == 1).await;
+        until(|| periodic.stats().runs == 1).await;
+        // The second draw (of seed 0) fits in an `Instant`: the next run is aeons away.
+        let next_run = periodic.stats().next_run.expect("a next run");
+        assert!(next_run - clock.now() > Duration::from_secs(86_400 * 365 * 1_000_000_000));
+        periodic.stop().await;
+        assert!(periodic.is_finished());
+    }
+}
+
+each_runtime! {
+    /// `stats` counts ended runs and failed ones (an `Err` and a panic), and tells when the
+    /// latest run started and when the next is due; a run in progress is not counted yet and
+    /// has no next run planned; after a stop there is none.
+    async fn stats_count_runs_and_failures_and_tell_the_times(rt, clock) {
+        let run = Arc::new(AtomicU32::new(0));
+        let job = {
+            let run = run.clone();
+            move || -> Result<(), String> {
+                match run.fetch_add(1, Ordering::SeqCst) {
+                    1 => Err("no connection".into()),
+                    2 => panic!("boom"),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let periodic = Periodic::builder(job, 100 * MS).fixed_rate(true).runtime(&rt).start().unwrap();
+        let at = |ms: u32| Some(clock.origin() + ms * MS);
+        let stats = periodic.stats();
+        assert_eq!((stats.runs, stats.failures, stats.last_started, stats.next_run), (0, 0, None, at(100)));
+        sleepers(&clock, 1).await;
+        run_for(&clock, 400 * MS, 10 * MS, 1).await;
+        let stats = periodic.stats();
+        assert_eq!((stats.runs, stats.failures), (4, 2));
+        assert_eq!((stats.last_started, stats.next_run), (at(400), at(500)));
+        periodic.stop().await;
+        let stopped = periodic.stats();
+        assert_eq!((stopped.runs, stopped.failures, stopped.last_started, stopped.next_run), (4, 2, at(400), None));
+    }
+}
+
+each_runtime! {
+    /// While a run is in progress it is not counted, its start is the latest, and no next run
+    /// is planned yet.
+    async fn stats_during_a_run(rt, clock) {
+        let starts = Starts::default();
+        let job = timed_job(&rt, &clock, &starts, |_| 50 * MS);
+        let periodic = Periodic::builder(job, 100 * MS).runtime(&rt).start().unwrap();
+        sleepers(&clock, 1).await;
+        clock.advance(100 * MS);
+        until(|| starts.get().len() == 1).await;
+        sleepers(&clock, 1).await; // the job's sleep
+        let stats = periodic.stats();
+        assert_eq!((stats.runs, stats.last_started, stats.next_run), (0, Some(clock.origin() + 100 * MS), None));
+        clock.advance(50 * MS);
+        until(|| periodic.stats().runs == 1).await;
+        assert_eq!(periodic.stats().next_run, Some(clock.origin() + 250 * MS));
+        periodic.stop().await;
+    }
+}

@@ -1,17 +1,16 @@
 //! `Periodic`: a job on a fixed period, fixed delay or fixed rate.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use event_listener::EventListener;
 use futures::task::AtomicWaker;
 
-use crate::event::{Event, EventWait};
 use crate::job::Job;
 use crate::rt::{BoxFuture, Runtime};
 use crate::sync::{Mutex, lock};
@@ -94,6 +93,7 @@ type ErasedJob = Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>;
 /// | first run | one period after start |
 /// | [`fixed_rate`](PeriodicBuilder::fixed_rate) | `false`: fixed delay, a period between one run's end and the next's start |
 /// | [`missed_ticks`](PeriodicBuilder::missed_ticks) | [`MissedTicks::Delay`] (fixed rate only) |
+/// | [`jitter`](PeriodicBuilder::jitter) | none |
 /// | [`runtime`](PeriodicBuilder::runtime) | [`default_runtime()`](crate::rt::default_runtime) |
 /// | [`name`](PeriodicBuilder::name) | `"periodic"` |
 #[must_use = "a PeriodicBuilder does nothing until .build() or .start()"]
@@ -103,9 +103,10 @@ pub struct PeriodicBuilder {
     first: First,
     fixed_rate: bool,
     missed_ticks: MissedTicks,
+    jitter: Duration,
     runtime: Option<Runtime>,
-    /// The default is kept without allocating.
-    name: Cow<'static, str>,
+    /// `None`: the default name, kept without allocating.
+    name: Option<Box<str>>,
 }
 
 impl PeriodicBuilder {
@@ -177,6 +178,36 @@ impl PeriodicBuilder {
         self
     }
 
+    /// Lengthens each sleep by a random amount between zero and `max`, drawn afresh for every
+    /// run, so that many processes started together do not run their jobs together. The
+    /// schedule itself does not move: with fixed rate, each run is late by its own draw from
+    /// its tick, and only a run that ends after the next tick (less its draw) has missed it. A
+    /// run asked for now ([`first_run_now`](PeriodicBuilder::first_run_now),
+    /// [`trigger`](Periodic::trigger)) is not delayed.
+    ///
+    /// The draws come from the runtime's [`Timer::random`](crate::rt::Timer::random): on a
+    /// [`ManualClock`](crate::rt::ManualClock) they follow its seed, so a test knows every run's
+    /// time. A huge jitter is safe: `jitter(Duration::MAX)` delays each run by up to 584 billion
+    /// years, and a draw past what `Instant` can hold means that run never comes (the loop
+    /// sleeps until [`trigger`](Periodic::trigger) or a stop, and [`stats`](Periodic::stats)
+    /// shows no next run). Nothing panics or overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    ///
+    /// // Every minute, each run up to 5 s late, so that a fleet spreads its reports.
+    /// let report = Periodic::builder(|| {}, Duration::from_secs(60))
+    ///     .jitter(Duration::from_secs(5))
+    ///     .build();
+    /// ```
+    pub fn jitter(mut self, max: Duration) -> Self {
+        self.jitter = max;
+        self
+    }
+
     /// Runs the loop, and sleeps, on `rt`.
     ///
     /// # Examples
@@ -206,7 +237,7 @@ impl PeriodicBuilder {
     /// assert_eq!(health.name(), "health");
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Cow::Owned(name.into());
+        self.name = Some(name.into().into_boxed_str());
         self
     }
 
@@ -228,7 +259,10 @@ impl PeriodicBuilder {
     /// [`PeriodicError::ZeroPeriod`] for a zero period.
     pub fn build(self) -> Result<Periodic, PeriodicError> {
         if self.period.is_zero() {
-            log::warn!("periodic `{}`: a zero period is refused", self.name);
+            log::warn!(
+                "periodic `{}`: a zero period is refused",
+                name_or_default(&self.name)
+            );
             return Err(PeriodicError::ZeroPeriod);
         }
         let rt = self.runtime.unwrap_or_else(crate::rt::default_runtime);
@@ -238,17 +272,20 @@ impl PeriodicBuilder {
                 active: AtomicBool::new(false),
                 cancelled: AtomicBool::new(false),
                 triggered: AtomicBool::new(false),
+                ended: AtomicBool::new(false),
                 loop_waker: AtomicWaker::new(),
-                ended: Event::new(),
+                end: event_listener::Event::new(),
                 state: Mutex::new(State {
-                    job: Some(self.job),
+                    unstarted: Some(Box::new(Unstarted {
+                        job: self.job,
+                        first: self.first,
+                    })),
+                    stats: PeriodicStats::default(),
                 }),
-                schedule: Schedule {
-                    period: self.period,
-                    first: self.first,
-                    fixed_rate: self.fixed_rate,
-                    missed_ticks: self.missed_ticks,
-                },
+                period: self.period,
+                jitter: self.jitter,
+                fixed_rate: self.fixed_rate,
+                missed_ticks: self.missed_ticks,
                 rt,
             }),
             detached: false,
@@ -285,6 +322,7 @@ impl fmt::Debug for PeriodicBuilder {
             .field("first", &self.first)
             .field("fixed_rate", &self.fixed_rate)
             .field("missed_ticks", &self.missed_ticks)
+            .field("jitter", &self.jitter)
             .finish_non_exhaustive()
     }
 }
@@ -334,25 +372,68 @@ pub struct Periodic {
 }
 
 struct Shared {
-    name: Cow<'static, str>,
+    name: Option<Box<str>>,
     active: AtomicBool,
     /// Set when the handle is dropped (not detached): the loop's future is dropped at once,
     /// whatever it awaits, as an aborted task's is.
     cancelled: AtomicBool,
     /// Set by `trigger`, taken by the loop for a run now.
     triggered: AtomicBool,
+    /// Set when the loop has ended, however it ended; `end` is notified then.
+    ended: AtomicBool,
     /// The loop's task, woken by `deactivate` and by a cancel so that it sees them at once.
     loop_waker: AtomicWaker,
-    /// Set when the loop has ended, however it ended.
-    ended: Event,
+    /// Wakes `join` and `stop`. (Not an [`Event`](crate::Event): this one allocates only once
+    /// someone listens, which an idle `Periodic` spares; the "bytes allocated per idle
+    /// Periodic" row.)
+    end: event_listener::Event,
     state: Mutex<State>,
-    schedule: Schedule,
+    // The schedule's settings, flat so that their padding is shared with the flags'.
+    period: Duration,
+    /// Zero: none.
+    jitter: Duration,
+    fixed_rate: bool,
+    missed_ticks: MissedTicks,
     rt: Runtime,
 }
 
 struct State {
-    /// Taken by `start`.
-    job: Option<ErasedJob>,
+    /// Taken by `start`. (Boxed: a started loop keeps only the pointer's room.)
+    unstarted: Option<Box<Unstarted>>,
+    stats: PeriodicStats,
+}
+
+/// What `start` hands to the loop.
+struct Unstarted {
+    job: ErasedJob,
+    first: First,
+}
+
+/// What a [`Periodic`]'s loop has done so far, from [`Periodic::stats`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::{Periodic, PeriodicStats};
+///
+/// let periodic = Periodic::builder(|| {}, Duration::from_secs(1)).build().unwrap();
+/// let PeriodicStats { runs, failures, last_started, next_run, .. } = periodic.stats();
+/// assert_eq!((runs, failures, last_started, next_run), (0, 0, None, None));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct PeriodicStats {
+    /// Runs that ended: returned, failed or panicked. A run in progress is not counted yet.
+    pub runs: u64,
+    /// Of those, the runs that returned `Err` or panicked.
+    pub failures: u64,
+    /// When the latest run started (on the runtime's clock), the one in progress if any.
+    pub last_started: Option<Instant>,
+    /// When the next run is due, jitter included. `None` before the loop starts, while a run is
+    /// in progress (the next is planned when it ends), after the loop ended, and when the next
+    /// run is past what `Instant` can hold.
+    pub next_run: Option<Instant>,
 }
 
 /// When the first run is.
@@ -364,14 +445,6 @@ enum First {
     Now,
     /// At this wall-clock moment (at once if it is past).
     At(SystemTime),
-}
-
-#[derive(Clone, Copy)]
-struct Schedule {
-    period: Duration,
-    first: First,
-    fixed_rate: bool,
-    missed_ticks: MissedTicks,
 }
 
 impl Periodic {
@@ -396,8 +469,9 @@ impl Periodic {
             first: First::AfterPeriod,
             fixed_rate: false,
             missed_ticks: MissedTicks::default(),
+            jitter: Duration::ZERO,
             runtime: None,
-            name: Cow::Borrowed("periodic"),
+            name: None,
         }
     }
 
@@ -417,16 +491,19 @@ impl Periodic {
     pub fn start(&self) {
         let shared = &self.shared;
         let mut state = lock(&shared.state);
-        let Some(job) = state.job.take() else {
-            log::warn!("periodic `{}` was already started", shared.name);
+        let Some(unstarted) = state.unstarted.take() else {
+            log::warn!("periodic `{}` was already started", shared.name());
             return;
         };
+        let Unstarted { job, first } = *unstarted;
+        let (due, jitter) = shared.first_run(first);
+        state.stats.next_run = run::wake_at(due, jitter);
         shared.active.store(true, Ordering::SeqCst);
         log::info!(
             "periodic `{}` started: every {:?}{}",
-            shared.name,
-            shared.schedule.period,
-            if shared.schedule.fixed_rate {
+            shared.name(),
+            shared.period,
+            if shared.fixed_rate {
                 ", fixed rate"
             } else {
                 ""
@@ -436,7 +513,7 @@ impl Periodic {
         // Nobody joins the loop's task: `ended` tells when it is over, and a cancel ends it.
         shared
             .rt
-            .spawn_detached(run_loop(Ended(shared.clone()), job));
+            .spawn_detached(run_loop(Ended(shared.clone()), job, due, jitter));
     }
 
     /// Whether the loop is running and has not been asked to stop.
@@ -560,7 +637,32 @@ impl Periodic {
     /// assert!(!periodic.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.shared.ended.is_set()
+        self.shared.ended.load(Ordering::SeqCst)
+    }
+
+    /// What the loop has done so far: runs, failures, when the latest started and when the
+    /// next is due.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::Periodic;
+    /// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// let rt = Runtime::with_timer(ThreadPerTask, clock.clone());
+    /// let periodic = Periodic::builder(|| {}, Duration::from_secs(60)).runtime(&rt).start().unwrap();
+    /// let stats = periodic.stats();
+    /// assert_eq!(stats.runs, 0);
+    /// assert_eq!(stats.next_run, Some(clock.now() + Duration::from_secs(60)));
+    /// periodic.stop().await;
+    /// assert_eq!(periodic.stats().next_run, None);
+    /// # });
+    /// ```
+    pub fn stats(&self) -> PeriodicStats {
+        lock(&self.shared.state).stats
     }
 
     /// The name used in logs.
@@ -575,7 +677,7 @@ impl Periodic {
     /// assert_eq!(periodic.name(), "periodic");
     /// ```
     pub fn name(&self) -> &str {
-        &self.shared.name
+        self.shared.name()
     }
 
     /// Lets the loop run on after this handle is dropped; it ends only with the process or its
@@ -594,7 +696,17 @@ impl Periodic {
     }
 
     fn has_started(&self) -> bool {
-        lock(&self.shared.state).job.is_none()
+        lock(&self.shared.state).unstarted.is_none()
+    }
+}
+
+fn name_or_default(name: &Option<Box<str>>) -> &str {
+    name.as_deref().unwrap_or("periodic")
+}
+
+impl Shared {
+    fn name(&self) -> &str {
+        name_or_default(&self.name)
     }
 }
 
@@ -613,7 +725,7 @@ impl Drop for Periodic {
 impl fmt::Debug for Periodic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Periodic")
-            .field("name", &self.shared.name)
+            .field("name", &self.name())
             .field("is_active", &self.is_active())
             .field("is_finished", &self.is_finished())
             .finish_non_exhaustive()
@@ -646,7 +758,8 @@ pub struct Stop<'a> {
 enum End {
     /// Not polled yet.
     Unpolled,
-    Waiting(EventWait),
+    /// Listening, once the loop was seen running.
+    Waiting(Option<EventListener>),
     Over,
 }
 
@@ -661,14 +774,24 @@ impl End {
     ) -> Poll<bool> {
         if let End::Unpolled = self {
             *self = match begin() {
-                true => End::Waiting(periodic.shared.ended.wait()),
+                true => End::Waiting(None),
                 false => End::Over,
             };
         }
-        let End::Waiting(ended) = self else {
+        let End::Waiting(listener) = self else {
             return Poll::Ready(false);
         };
-        ready!(Pin::new(ended).poll(cx));
+        let shared = &periodic.shared;
+        // Listen, then check: an end between the two is not missed.
+        while !shared.ended.load(Ordering::SeqCst) {
+            match listener {
+                Some(listening) => {
+                    ready!(Pin::new(listening).poll(cx));
+                    *listener = None;
+                }
+                None => *listener = Some(shared.end.listen()),
+            }
+        }
         *self = End::Over;
         Poll::Ready(true)
     }
@@ -685,7 +808,7 @@ impl Future for Stop<'_> {
             started
         };
         if ready!(self.end.poll(periodic, begin, cx)) {
-            log::info!("periodic `{}` stopped", periodic.shared.name);
+            log::info!("periodic `{}` stopped", periodic.name());
         }
         Poll::Ready(())
     }
@@ -694,7 +817,7 @@ impl Future for Stop<'_> {
 impl fmt::Debug for Stop<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stop")
-            .field("periodic", &self.periodic.shared.name)
+            .field("periodic", &self.periodic.name())
             .finish_non_exhaustive()
     }
 }
@@ -734,7 +857,7 @@ impl Future for Join<'_> {
 impl fmt::Debug for Join<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Join")
-            .field("periodic", &self.periodic.shared.name)
+            .field("periodic", &self.periodic.name())
             .finish_non_exhaustive()
     }
 }

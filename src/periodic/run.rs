@@ -10,36 +10,46 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
-use super::{ErasedJob, First, MissedTicks, Schedule, Shared};
+use super::{ErasedJob, First, MissedTicks, Shared};
 use crate::rt::{BoxFuture, PanicPayload, Timer};
+use crate::sync::lock;
 
 /// Sets `ended` however the loop ends: returned, or cancelled with its handle.
 pub(super) struct Ended(pub(super) Arc<Shared>);
 
 impl Drop for Ended {
     fn drop(&mut self) {
-        self.0.active.store(false, Ordering::SeqCst);
-        self.0.ended.set();
+        let shared = &self.0;
+        shared.active.store(false, Ordering::SeqCst);
+        lock(&shared.state).stats.next_run = None;
+        shared.ended.store(true, Ordering::SeqCst);
+        shared.end.notify(usize::MAX);
     }
 }
 
-/// The loop: sleep until the next deadline, run the job, log its failure, repeat; until it is
+/// The loop: sleep until the next run is due, run the job, log its failure, repeat; until it is
 /// deactivated, or cancelled (its handle dropped), which ends it at once, mid-job too.
+///
+/// `due` is the schedule's next tick (`None`: never, past what `Instant` can hold) and `jitter`
+/// the delay drawn for it: the run is due at their sum.
 #[expect(
     clippy::manual_async_fn,
     reason = "the 'bytes allocated per idle Periodic' row: an async fn keeps its arguments twice"
 )]
-pub(super) fn run_loop(ended: Ended, mut job: ErasedJob) -> impl Future<Output = ()> + Send {
+pub(super) fn run_loop(
+    ended: Ended,
+    mut job: ErasedJob,
+    mut due: Option<Instant>,
+    mut jitter: Duration,
+) -> impl Future<Output = ()> + Send {
     async move {
         let shared = &*ended.0;
-        // `None`: never (a deadline past what `Instant` can hold).
-        let mut deadline = first_deadline(shared, shared.rt.timer());
         while shared.active.load(Ordering::SeqCst) {
             let timer = shared.rt.timer();
-            let now = timer.now();
-            let waits = deadline.is_none_or(|due| due > now);
+            let wake = wake_at(due, jitter);
+            let waits = wake.is_none_or(|wake| wake > timer.now());
             if waits && !shared.triggered.load(Ordering::SeqCst) {
-                let sleep = deadline.map(|due| timer.sleep_until(due));
+                let sleep = wake.map(|wake| timer.sleep_until(wake));
                 if let Woke::Stopping = slept(shared, sleep).await {
                     break;
                 }
@@ -47,46 +57,94 @@ pub(super) fn run_loop(ended: Ended, mut job: ErasedJob) -> impl Future<Output =
             if !shared.active.load(Ordering::SeqCst) {
                 break;
             }
+            let started = shared.rt.timer().now();
             if shared.triggered.swap(false, Ordering::SeqCst) {
                 // `trigger`: this run is due now, and the schedule goes on from it.
-                deadline = Some(shared.rt.timer().now());
+                (due, jitter) = (Some(started), Duration::ZERO);
             }
-            // A sync job runs inside `job()` itself, an async one in its future: catch both.
-            match std::panic::catch_unwind(AssertUnwindSafe(&mut job)) {
-                Err(panic) => log_panic(shared, panic),
-                Ok(run) => {
-                    match unless_cancelled(shared, AssertUnwindSafe(run).catch_unwind()).await {
-                        None => break,
-                        Some(Ok(Ok(()))) => {}
-                        Some(Ok(Err(error))) => {
-                            log::error!("periodic `{}` job raised: {error}", shared.name);
-                        }
-                        Some(Err(panic)) => log_panic(shared, panic),
-                    }
-                }
+            {
+                let stats = &mut lock(&shared.state).stats;
+                stats.last_started = Some(started);
+                stats.next_run = None;
             }
-            let ended_at = shared.rt.timer().now();
-            let Schedule {
-                period,
-                fixed_rate,
-                missed_ticks,
-                ..
-            } = shared.schedule;
-            // A loop that runs at all had a deadline.
-            let due = deadline.unwrap_or(ended_at);
-            deadline = if fixed_rate {
-                next_fixed_rate(due, ended_at, period, missed_ticks)
-            } else {
-                ended_at.checked_add(period)
+            let Some(failed) = run_once(shared, &mut job).await else {
+                break;
             };
+            let timer = shared.rt.timer();
+            let ended_at = timer.now();
+            // A loop that runs at all had a deadline.
+            let this_due = due.unwrap_or(ended_at);
+            due = next_due(shared, this_due, jitter, ended_at);
+            jitter = draw(shared.jitter, timer);
+            let stats = &mut lock(&shared.state).stats;
+            stats.runs += 1;
+            stats.failures += u64::from(failed);
+            stats.next_run = wake_at(due, jitter);
         }
     }
+}
+
+/// Runs the job once and logs its failure: `Some(failed)`, or `None` if the loop was cancelled
+/// during the run.
+async fn run_once(shared: &Shared, job: &mut ErasedJob) -> Option<bool> {
+    // A sync job runs inside `job()` itself, an async one in its future: catch both.
+    let run = match std::panic::catch_unwind(AssertUnwindSafe(job)) {
+        Err(panic) => {
+            log_panic(shared, panic);
+            return Some(true);
+        }
+        Ok(run) => run,
+    };
+    match unless_cancelled(shared, AssertUnwindSafe(run).catch_unwind()).await? {
+        Ok(Ok(())) => Some(false),
+        Ok(Err(error)) => {
+            log::error!("periodic `{}` job raised: {error}", shared.name());
+            Some(true)
+        }
+        Err(panic) => {
+            log_panic(shared, panic);
+            Some(true)
+        }
+    }
+}
+
+/// When a run whose tick is `due`, delayed by `jitter`, is due.
+pub(super) fn wake_at(due: Option<Instant>, jitter: Duration) -> Option<Instant> {
+    due?.checked_add(jitter)
+}
+
+/// The next tick after a run whose tick was `due`, delayed by `jitter`, that ended at `ended`.
+fn next_due(shared: &Shared, due: Instant, jitter: Duration, ended: Instant) -> Option<Instant> {
+    if !shared.fixed_rate {
+        return ended.checked_add(shared.period);
+    }
+    // The jitter delays a run without moving the schedule: the run is judged as if it had
+    // started on its tick.
+    let ended_on_schedule = ended.checked_sub(jitter).unwrap_or(ended).max(due);
+    next_fixed_rate(due, ended_on_schedule, shared.period, shared.missed_ticks)
+}
+
+/// A uniform draw in `[0, max)` from `timer`'s random numbers; zero, without a draw, for none.
+fn draw(max: Duration, timer: &dyn Timer) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    // `max * r / 2^64` in exact integer arithmetic: `max`'s nanoseconds split at 2^64, so that
+    // no product overflows (`max` is below 2^94 ns).
+    let nanos = max.as_nanos();
+    let random = u128::from(timer.random());
+    let (high, low) = (nanos >> 64, nanos & u128::from(u64::MAX));
+    let drawn = high * random + ((low * random) >> 64);
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    // `drawn < nanos`, so its seconds fit as `max`'s do.
+    let secs = u64::try_from(drawn / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    Duration::new(secs, (drawn % NANOS_PER_SEC) as u32)
 }
 
 fn log_panic(shared: &Shared, panic: Box<dyn std::any::Any + Send>) {
     log::error!(
         "periodic `{}` job raised a panic: {}",
-        shared.name,
+        shared.name(),
         PanicPayload::new(panic)
     );
 }
@@ -138,22 +196,27 @@ fn stopping(shared: &Shared, cx: &mut std::task::Context<'_>) -> bool {
     shared.cancelled.load(Ordering::SeqCst) || !shared.active.load(Ordering::SeqCst)
 }
 
-fn first_deadline(shared: &Shared, timer: &dyn Timer) -> Option<Instant> {
-    let now = timer.now();
-    match shared.schedule.first {
-        First::AfterPeriod => now.checked_add(shared.schedule.period),
-        First::Now => Some(now),
-        First::At(at) => match at.duration_since(timer.system_now()) {
-            Ok(ahead) => now.checked_add(ahead),
-            Err(past) => {
-                log::warn!(
-                    "periodic `{}`: first_at is {:?} in the past; running at once",
-                    shared.name,
-                    past.duration()
-                );
-                Some(now)
-            }
-        },
+impl Shared {
+    /// The first run's tick and jitter, as the loop starts.
+    pub(super) fn first_run(&self, first: First) -> (Option<Instant>, Duration) {
+        let timer = self.rt.timer();
+        let now = timer.now();
+        let later = |due| (due, draw(self.jitter, timer));
+        match first {
+            First::AfterPeriod => later(now.checked_add(self.period)),
+            First::Now => (Some(now), Duration::ZERO),
+            First::At(at) => match at.duration_since(timer.system_now()) {
+                Ok(ahead) => later(now.checked_add(ahead)),
+                Err(past) => {
+                    log::warn!(
+                        "periodic `{}`: first_at is {:?} in the past; running at once",
+                        self.name(),
+                        past.duration()
+                    );
+                    (Some(now), Duration::ZERO)
+                }
+            },
+        }
     }
 }
 

@@ -172,19 +172,7 @@ impl Default for Backoff {
     }
 }
 
-/// A uniform fraction in [0, 1], from a per-thread xorshift seeded by std's random hasher keys.
+/// A uniform fraction in [0, 1), from the per-thread generator.
 fn random_fraction() -> f64 {
-    use std::cell::Cell;
-    use std::hash::{BuildHasher, RandomState};
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(0_u64) | 1);
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        (x >> 11) as f64 / (1_u64 << 53) as f64
-    })
+    (crate::rt::timer::thread_random() >> 11) as f64 / (1_u64 << 53) as f64
 }

@@ -54,6 +54,8 @@ struct ClockInner {
 struct ClockState {
     elapsed: Duration,
     next_key: u64,
+    /// The state of [`Timer::random`]'s generator.
+    random: u64,
     /// Pending sleeps by (deadline, key): the first entries are the next to wake.
     sleepers: BTreeMap<(Duration, u64), Waker>,
 }
@@ -84,6 +86,22 @@ impl ManualClock {
     /// assert_eq!(clock.now(), clock.origin());
     /// ```
     pub fn new() -> Self {
+        Self::with_seed(0)
+    }
+
+    /// A clock at its origin whose [`random`](Timer::random) draws come from `seed`
+    /// ([`new`](ManualClock::new) uses 0): two clocks with one seed draw the same numbers, so a
+    /// jittered schedule is exact in a test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{ManualClock, Timer};
+    ///
+    /// assert_eq!(ManualClock::with_seed(1).random(), ManualClock::with_seed(1).random());
+    /// assert_ne!(ManualClock::with_seed(1).random(), ManualClock::with_seed(2).random());
+    /// ```
+    pub fn with_seed(seed: u64) -> Self {
         Self {
             inner: Arc::new(ClockInner {
                 origin: Instant::now(),
@@ -91,6 +109,7 @@ impl ManualClock {
                 state: Mutex::new(ClockState {
                     elapsed: Duration::ZERO,
                     next_key: 0,
+                    random: seed,
                     sleepers: BTreeMap::new(),
                 }),
             }),
@@ -227,6 +246,10 @@ impl Timer for ManualClock {
         saturating_add(self.inner.system_origin, self.elapsed(), |t, d| {
             t.checked_add(d)
         })
+    }
+
+    fn random(&self) -> u64 {
+        super::timer::split_mix(&mut self.inner.lock().random)
     }
 }
 

@@ -40,7 +40,7 @@ mod manual;
 mod registry;
 mod task;
 mod thread_per_task;
-mod timer;
+pub(crate) mod timer;
 
 cfg_feature! {
     "async-std",
@@ -189,6 +189,22 @@ pub trait Timer: Send + Sync + 'static {
     /// default `SystemTime::now()`.
     fn system_now(&self) -> SystemTime {
         SystemTime::now()
+    }
+    /// A random number, for jitter ([`PeriodicBuilder::jitter`](crate::PeriodicBuilder::jitter)).
+    /// By default a per-thread generator seeded from the OS (std's `RandomState`); a
+    /// [`ManualClock`] draws from its own seed instead, so that a test's draws are the same on
+    /// every run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{ManualClock, Timer};
+    ///
+    /// let (a, b) = (ManualClock::with_seed(7), ManualClock::with_seed(7));
+    /// assert_eq!([a.random(), a.random()], [b.random(), b.random()]);
+    /// ```
+    fn random(&self) -> u64 {
+        timer::thread_random()
     }
 }
 
