@@ -55,8 +55,9 @@
 //!
 //! let rt = Runtime::new(ThreadPerTask);
 //! let task = rt.spawn(async { panic!("boom") });
+//! let id = task.id();
 //! let error = futures::executor::block_on(task).unwrap_err();
-//! assert_eq!(error.to_string(), "task panicked: boom");
+//! assert_eq!(error.to_string(), format!("task {id} panicked with message \"boom\""));
 //! ```
 //!
 //! **Run a job on a period**, sync or async, fixed delay or fixed rate; errors are logged and

@@ -114,9 +114,11 @@ each_runtime! {
         // An argument the compiler cannot fold into the literal gives a `String` payload.
         let disk = std::hint::black_box(3);
         let task = rt.spawn(async move { panic!("disk {disk} is full") });
+        let id = task.id();
         let error = task.await.unwrap_err();
         assert!(error.is_panic());
-        assert_eq!(error.to_string(), "task panicked: disk 3 is full");
+        assert_eq!(error.id(), Some(id));
+        assert_eq!(error.to_string(), format!("task {id} panicked with message \"disk 3 is full\""));
         let JoinError::Panicked(payload) = error else { unreachable!() };
         assert_eq!(payload.message(), Some("disk 3 is full"));
         assert_eq!(payload.into_inner().downcast_ref::<String>().unwrap(), "disk 3 is full");
@@ -143,8 +145,9 @@ each_runtime! {
             let _guard = PanicOnDrop;
             7
         });
+        let id = task.id();
         let error = task.await.unwrap_err();
-        assert_eq!(error.to_string(), "task panicked: destructor failed");
+        assert_eq!(error.to_string(), format!("task {id} panicked with message \"destructor failed\""));
         assert_eq!(rt.spawn(async { 8 }).await.unwrap(), 8);
     }
 }
@@ -201,8 +204,9 @@ each_runtime! {
         let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
         let witness = |name| Witness { name, journal: journal.clone() };
         let task = rt.spawn(HoldsWitness { _witness: witness("panicking"), yielded: false, panics: true });
+        let id = task.id();
         let error = task.await.unwrap_err();
-        journal.lock().unwrap().push(format!("handle: {error}"));
+        journal.lock().unwrap().push(format!("handle: {error}").replace(&id.to_string(), "N"));
         rt.spawn(HoldsWitness { _witness: witness("succeeding"), yielded: false, panics: false })
             .await
             .unwrap();
@@ -210,7 +214,7 @@ each_runtime! {
             *journal.lock().unwrap(),
             [
                 "panicking dropped, panicking: true",
-                "handle: task panicked: boom",
+                "handle: task N panicked with message \"boom\"",
                 "succeeding dropped, panicking: false",
             ]
         );
@@ -239,8 +243,9 @@ each_runtime! {
         let error = aborted.await.unwrap_err();
         note(format!("aborted handle: {error}"));
         let panicking = rt.spawn(HoldsWitness { _witness: witness("panicking"), yielded: false, panics: true });
+        let id = panicking.id();
         let error = panicking.await.unwrap_err();
-        note(format!("panicking handle: {error}"));
+        note(format!("panicking handle: {error}").replace(&id.to_string(), "N"));
         until(|| rt.live_tasks() == 0).await;
         note("none live".to_string());
         assert_eq!(
@@ -249,7 +254,7 @@ each_runtime! {
                 "aborted dropped, panicking: false",
                 "aborted handle: task was cancelled",
                 "panicking dropped, panicking: true",
-                "panicking handle: task panicked: boom",
+                "panicking handle: task N panicked with message \"boom\"",
                 "none live",
             ]
         );
@@ -268,8 +273,9 @@ each_runtime! {
         });
         began.await.unwrap();
         task.abort();
+        let id = task.id();
         let error = task.await.unwrap_err();
-        assert_eq!(error.to_string(), "task panicked: destructor failed");
+        assert_eq!(error.to_string(), format!("task {id} panicked with message \"destructor failed\""));
         until(|| rt.live_tasks() == 0).await;
         assert_eq!(rt.spawn(async { 8 }).await.unwrap(), 8);
     }
@@ -558,8 +564,12 @@ fn a_task_dropped_unpolled_with_a_panicking_destructor_reports_the_panic() {
         let task = rt.spawn(async move {
             let _guard = guard;
         });
+        let id = task.id();
         let error = futures::executor::block_on(task).unwrap_err();
-        assert_eq!(error.to_string(), "task panicked: destructor failed");
+        assert_eq!(
+            error.to_string(),
+            format!("task {id} panicked with message \"destructor failed\"")
+        );
         assert_eq!(rt.live_tasks(), 0);
     });
 }
@@ -588,4 +598,78 @@ fn debug_shows_state_not_contents() {
     );
     assert_eq!(format!("{:?}", JoinError::Cancelled), "Cancelled");
     assert_eq!(JoinError::Cancelled.to_string(), "task was cancelled");
+}
+
+each_runtime! {
+    /// Every task with a handle has an id of its own; the handle, its abort handles and its
+    /// panic's error all give the same one.
+    async fn task_ids_are_unique_and_travel_with_the_task(rt, _clock) {
+        let tasks: Vec<_> = (0..100).map(|i| rt.spawn(async move { i })).collect();
+        let mut ids: Vec<_> = tasks.iter().map(asynchronously::rt::JoinHandle::id).collect();
+        assert!(tasks.iter().all(|task| task.abort_handle().id() == task.id()));
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 100);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let panicking = rt.spawn(async { std::panic::panic_any(7_u8) });
+        let id = panicking.id();
+        let error = panicking.await.unwrap_err();
+        assert_eq!(error.id(), Some(id));
+        // A payload that is not a string: no message, as tokio words it.
+        assert_eq!(error.to_string(), format!("task {id} panicked"));
+    }
+}
+
+each_runtime! {
+    /// An `AbortHandle` (and each of its clones) cancels the task without owning it: its future
+    /// is dropped, the handle gives `Cancelled`, and both say finished. After the task finished,
+    /// or once the output was taken, aborting does nothing.
+    async fn an_abort_handle_cancels_the_task_it_came_from(rt, _clock) {
+        let drops = DropCounter::new();
+        let task = rt.spawn(pending_counted::<()>(&drops));
+        let abort = task.abort_handle();
+        let clone = abort.clone();
+        assert!(!abort.is_finished());
+        drop(abort); // dropping one does nothing
+        assert!(!task.is_finished());
+        clone.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(drops.count(), 1);
+        assert!(clone.is_finished());
+
+        let done = rt.spawn(async { "output" });
+        let abort = done.abort_handle();
+        until(|| abort.is_finished()).await;
+        abort.abort();
+        assert_eq!(done.await.unwrap(), "output");
+
+        let mut taken = rt.spawn(async { 1 });
+        assert_eq!((&mut taken).await.unwrap(), 1);
+        let late = taken.abort_handle();
+        assert!(late.is_finished());
+        assert_eq!(late.id(), taken.id());
+        late.abort();
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// An abort handle keeps working after the `JoinHandle` is detached: the task runs on until
+    /// it is aborted through it.
+    async fn an_abort_handle_outlives_a_detached_join_handle(rt, _clock) {
+        let drops = DropCounter::new();
+        let task = rt.spawn(pending_counted::<()>(&drops));
+        let abort = task.abort_handle();
+        task.detach();
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        assert_eq!(drops.count(), 0);
+        abort.abort();
+        until(|| abort.is_finished()).await;
+        assert_eq!(drops.count(), 1);
+        until(|| rt.live_tasks() == 0).await;
+    }
 }

@@ -51,7 +51,7 @@ impl Executor {
 
     pub(super) fn spawn_detached(&self, task: impl Future<Output = ()> + Send + 'static) {
         #[cfg(not(any(feature = "tokio", feature = "smol")))]
-        let _ = task;
+        drop(task);
         match *self {
             #[cfg(feature = "tokio")]
             Self::Tokio(ref handle) => drop(handle.spawn(task)),
@@ -63,6 +63,7 @@ impl Executor {
 
 /// How an executor that aborts tasks itself aborts one (tokio's: its abort drops the task, which
 /// then reports as it is dropped).
+#[derive(Clone)]
 pub(crate) enum Abort {
     #[cfg(feature = "tokio")]
     Tokio(::tokio::task::AbortHandle),

@@ -66,7 +66,7 @@ cfg_feature! {
 pub use self::default::{default_runtime, set_default};
 pub use self::manual::ManualClock;
 pub use self::registry::WaitForAllOtherTasks;
-pub use self::task::{JoinError, JoinHandle, PanicPayload};
+pub use self::task::{AbortHandle, JoinError, JoinHandle, PanicPayload, TaskId};
 pub use self::thread_per_task::ThreadPerTask;
 
 use self::adapters::{Executor, Seal};

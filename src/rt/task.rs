@@ -12,6 +12,7 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::PoisonError;
@@ -19,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::adapters::Abort;
 use super::registry::{CurrentTask, Registration, Registry};
-use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard, lock};
 
 /// Why a task gave no output.
@@ -31,20 +32,45 @@ use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard, lock};
 ///
 /// let rt = Runtime::new(ThreadPerTask);
 /// let task = rt.spawn(async { panic!("boom") });
+/// let id = task.id();
 /// let err = futures::executor::block_on(task).unwrap_err();
 /// assert!(err.is_panic());
-/// assert_eq!(err.to_string(), "task panicked: boom");
+/// assert_eq!(err.id(), Some(id));
+/// assert_eq!(err.to_string(), format!("task {id} panicked with message \"boom\""));
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// A `Cancelled` error carries no [`TaskId`] (the variant has no field, so that
+/// `Err(JoinError::Cancelled)` can be matched); the handle's [`id`](JoinHandle::id) has it.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum JoinError {
     /// The task was aborted, its handle dropped, or its executor dropped it unfinished.
-    #[error("task was cancelled")]
     Cancelled,
     /// The task panicked; the payload is the value it panicked with.
-    #[error("task {0}")]
     Panicked(PanicPayload),
 }
+
+/// tokio's words: `task was cancelled`, `task 12 panicked with message "boom"`, or `task 12
+/// panicked` for a payload that is not a string (without the id if the task had no handle).
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cancelled => f.write_str("task was cancelled"),
+            Self::Panicked(payload) => {
+                f.write_str("task ")?;
+                if let Some(id) = payload.0.task {
+                    write!(f, "{id} ")?;
+                }
+                match &payload.0.message {
+                    Some(message) => write!(f, "panicked with message {message:?}"),
+                    None => f.write_str("panicked"),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
 
 impl JoinError {
     /// Whether the task was cancelled.
@@ -92,6 +118,83 @@ impl JoinError {
             other => Err(other),
         }
     }
+
+    /// The id of the task that panicked, as its handle gave the error; `None` for `Cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{JoinError, Runtime, ThreadPerTask};
+    ///
+    /// let rt = Runtime::new(ThreadPerTask);
+    /// let task = rt.spawn(async { panic!("boom") });
+    /// let id = task.id();
+    /// assert_eq!(futures::executor::block_on(task).unwrap_err().id(), Some(id));
+    /// assert_eq!(JoinError::Cancelled.id(), None);
+    /// ```
+    pub fn id(&self) -> Option<TaskId> {
+        match self {
+            Self::Panicked(payload) => payload.0.task,
+            Self::Cancelled => None,
+        }
+    }
+
+    /// The error as the handle of task `id` gives it.
+    fn of_task(mut self, id: TaskId) -> Self {
+        if let Self::Panicked(payload) = &mut self {
+            payload.0.task = Some(id);
+        }
+        self
+    }
+}
+
+/// A task's id: unique among every task spawned with a handle while the process lives, as
+/// tokio's `task::Id` is. Displayed as its number.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let rt = Runtime::new(ThreadPerTask);
+/// let (a, b) = (rt.spawn(async {}), rt.spawn(async {}));
+/// assert_ne!(a.id(), b.id());
+/// assert_eq!(a.id().to_string(), a.id().as_u64().to_string());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(NonZeroU64);
+
+/// Flags take the low bits of a task's state word, its id the rest.
+const ID_SHIFT: u32 = 2;
+
+impl TaskId {
+    /// The next id of the process. (2^62 of them: at a billion spawns a second, 146 years.)
+    fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(id < 1 << (64 - ID_SHIFT), "task ids are exhausted");
+        Self(NonZeroU64::new(id).expect("ids start at 1"))
+    }
+
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let task = Runtime::new(ThreadPerTask).spawn(async {});
+    /// assert!(task.id().as_u64() > 0);
+    /// ```
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// The value a task (or a lifecycle hook) panicked with.
@@ -116,6 +219,8 @@ pub struct PanicPayload(Box<PanicInner>);
 /// Boxed, so that a `JoinError` (and every task's output slot) is one pointer wide.
 struct PanicInner {
     message: Option<String>,
+    /// The task that panicked, once its handle gave the error.
+    task: Option<TaskId>,
     // A Mutex makes the error `Sync` (a `Box<dyn Any + Send>` is not), so that `JoinError` can
     // travel in a `Box<dyn Error + Send + Sync>`; it is only locked to give the payload back.
     payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
@@ -129,6 +234,7 @@ impl PanicPayload {
             .or_else(|| payload.downcast_ref::<String>().cloned());
         Self(Box::new(PanicInner {
             message,
+            task: None,
             payload: std::sync::Mutex::new(payload),
         }))
     }
@@ -189,8 +295,8 @@ impl fmt::Debug for PanicPayload {
     }
 }
 
-const COMPLETE: u8 = 0b01;
-const ABORTED: u8 = 0b10;
+const COMPLETE: u64 = 0b01;
+const ABORTED: u64 = 0b10;
 
 /// What a task and its handle share.
 ///
@@ -203,7 +309,9 @@ pub(crate) struct Shared<T, A> {
 
 /// The part of [`Shared`] that a [`JoinHandle`] reads.
 struct Core<T> {
-    state: AtomicU8,
+    /// `COMPLETE` and `ABORTED`, and the task's id above them (`ID_SHIFT`): the id takes no room
+    /// of its own (the "bytes allocated per spawned task" row).
+    state: AtomicU64,
     /// The output, and the waker of the handle waiting for it: one lock for both (the
     /// "bytes allocated per spawned task" row: a tokio task's shared state fits in 64 bytes).
     slot: Mutex<Slot<T>>,
@@ -254,7 +362,7 @@ impl<T, A: AbortWaker> Shared<T, A> {
     fn new() -> Self {
         Self {
             core: Core {
-                state: AtomicU8::new(0),
+                state: AtomicU64::new(TaskId::next().as_u64() << ID_SHIFT),
                 slot: Mutex::new(Slot {
                     output: None,
                     waiter: None,
@@ -266,8 +374,13 @@ impl<T, A: AbortWaker> Shared<T, A> {
 }
 
 impl<T> Core<T> {
-    fn is(&self, flag: u8) -> bool {
+    fn is(&self, flag: u64) -> bool {
         self.state.load(Ordering::Acquire) & flag != 0
+    }
+
+    fn id(&self) -> TaskId {
+        let id = self.state.load(Ordering::Relaxed) >> ID_SHIFT;
+        TaskId(NonZeroU64::new(id).expect("a task's state holds its id"))
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
@@ -345,6 +458,143 @@ impl<T> Handle<T> {
     }
 }
 
+impl<T: Send + 'static> Handle<T> {
+    fn abort_handle(&self) -> AbortHandle {
+        let (task, executor) = match self {
+            Self::Flag(shared) => (erase(shared), None),
+            Self::Executor(shared, executor) => (erase(shared), Some(executor.clone())),
+        };
+        AbortHandle {
+            task,
+            executor,
+            id: self.core().id(),
+        }
+    }
+}
+
+/// What an [`AbortHandle`] does to a task, whatever its output type.
+trait Abortable: Send + Sync {
+    fn abort(&self);
+    fn is_finished(&self) -> bool;
+}
+
+/// A task's shared state, its output type erased. (A std `Arc`: loom's cannot be unsized, so
+/// under loom the state is wrapped in one, at the cost of an allocation.)
+type ErasedTask = std::sync::Arc<dyn Abortable>;
+
+#[cfg(not(loom))]
+fn erase<T: Send + 'static, A: AbortWaker>(shared: &Arc<Shared<T, A>>) -> ErasedTask {
+    shared.clone()
+}
+
+#[cfg(loom)]
+fn erase<T: Send + 'static, A: AbortWaker>(shared: &Arc<Shared<T, A>>) -> ErasedTask {
+    impl<T: Send, A: AbortWaker> Abortable for Arc<Shared<T, A>> {
+        fn abort(&self) {
+            Shared::abort(self);
+        }
+        fn is_finished(&self) -> bool {
+            self.core.is(COMPLETE)
+        }
+    }
+    std::sync::Arc::new(shared.clone())
+}
+
+impl<T: Send, A: AbortWaker> Abortable for Shared<T, A> {
+    fn abort(&self) {
+        Shared::abort(self);
+    }
+    fn is_finished(&self) -> bool {
+        self.core.is(COMPLETE)
+    }
+}
+
+/// Aborts a task without owning it: tokio's `AbortHandle`, from [`JoinHandle::abort_handle`].
+/// Dropping it does nothing; clones abort the same task.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let rt = Runtime::new(ThreadPerTask);
+/// let task = rt.spawn(std::future::pending::<()>());
+/// let abort = task.abort_handle();
+/// assert_eq!(abort.id(), task.id());
+/// abort.clone().abort();
+/// assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
+/// assert!(abort.is_finished());
+/// ```
+#[derive(Clone)]
+pub struct AbortHandle {
+    task: ErasedTask,
+    /// How the executor aborts the task, for an executor that does.
+    executor: Option<Abort>,
+    id: TaskId,
+}
+
+impl AbortHandle {
+    /// Cancels the task, as [`JoinHandle::abort`] does: its handle then gives `Err(Cancelled)`
+    /// once its future has been dropped, unless it had finished already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let rt = Runtime::new(ThreadPerTask);
+    /// let task = rt.spawn(std::future::pending::<()>());
+    /// task.abort_handle().abort();
+    /// assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        self.task.abort();
+        if let Some(executor) = &self.executor
+            && !self.task.is_finished()
+        {
+            executor.abort();
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked, or been cancelled and dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let rt = Runtime::new(ThreadPerTask);
+    /// let abort = rt.spawn(async {}).abort_handle(); // the handle is dropped: the task may not run
+    /// while !abort.is_finished() { std::thread::yield_now(); }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let task = Runtime::new(ThreadPerTask).spawn(async {});
+    /// assert_eq!(task.abort_handle().id(), task.id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id)
+            .field("is_finished", &self.is_finished())
+            .finish()
+    }
+}
+
 /// A handle to a spawned task: awaiting it gives the task's output.
 ///
 /// Dropping it cancels the task (Rust's structured default, unlike tokio's); call
@@ -374,14 +624,17 @@ impl<T> Handle<T> {
 pub struct JoinHandle<T> {
     /// `None` once the output was taken or the handle detached.
     task: Option<Handle<T>>,
+    id: TaskId,
 }
 
 impl<T> JoinHandle<T> {
     /// A handle on the task that shares `shared`; `executor` is how its executor aborts it, for
     /// an executor that does.
     pub(crate) fn new<A: AbortWaker>(shared: Arc<Shared<T, A>>, executor: Option<Abort>) -> Self {
+        let id = shared.core.id();
         Self {
             task: Some(A::handle(shared, executor)),
+            id,
         }
     }
 }
@@ -439,6 +692,57 @@ impl<T> JoinHandle<T> {
     pub fn detach(mut self) {
         self.task = None;
     }
+
+    /// The task's id, unique while the process lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let rt = Runtime::new(ThreadPerTask);
+    /// println!("spawned task {}", rt.spawn(async {}).id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+}
+
+impl<T: Send + 'static> JoinHandle<T> {
+    /// A handle that aborts the task without owning it, and can be cloned. Once the output was
+    /// taken, it finds the task finished and its `abort` does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let rt = Runtime::new(ThreadPerTask);
+    /// let server = rt.spawn(std::future::pending::<()>());
+    /// let stop = server.abort_handle();
+    /// std::thread::spawn(move || stop.abort());
+    /// assert!(futures::executor::block_on(server).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        match &self.task {
+            Some(task) => task.abort_handle(),
+            None => AbortHandle {
+                task: std::sync::Arc::new(Finished),
+                executor: None,
+                id: self.id,
+            },
+        }
+    }
+}
+
+/// The task of a handle whose output was taken.
+struct Finished;
+
+impl Abortable for Finished {
+    fn abort(&self) {}
+    fn is_finished(&self) -> bool {
+        true
+    }
 }
 
 impl<T> Drop for JoinHandle<T> {
@@ -457,7 +761,8 @@ impl<T> Future for JoinHandle<T> {
             .expect("JoinHandle polled after it completed");
         let output = std::task::ready!(task.core().poll_output(cx.waker()));
         self.task = None;
-        Poll::Ready(output)
+        let id = self.id;
+        Poll::Ready(output.map_err(|error| error.of_task(id)))
     }
 }
 
@@ -470,6 +775,7 @@ impl<T> futures::future::FusedFuture for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id)
             .field("is_finished", &self.is_finished())
             .finish_non_exhaustive()
     }
