@@ -210,6 +210,7 @@ mod periodic;
 mod retry;
 pub mod rt;
 mod sync;
+mod token;
 
 pub use crate::event::{Event, EventWait};
 #[allow(deprecated)]
@@ -224,6 +225,9 @@ pub use crate::periodic::{
 };
 pub use crate::retry::{
     Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_mut, retry_with,
+};
+pub use crate::token::{
+    CancellationToken, DropGuard, RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned,
 };
 
 #[cfg(doctest)]

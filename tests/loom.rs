@@ -1,5 +1,6 @@
 //! loom models of the synchronisation the crate writes by hand: `Event`, `JoinHandle` completion
-//! and cancellation, and the task registry behind `live_tasks` / `wait_for_all_other_tasks`.
+//! and cancellation, the task registry behind `live_tasks` / `wait_for_all_other_tasks`, and the
+//! links of the `CancellationToken` tree.
 //!
 //! loom runs each model under every interleaving of its threads (up to the preemption bound) and
 //! fails on a deadlock, a leak of a loom `Arc`, or a failed assertion. Run them with:
@@ -16,8 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use asynchronously::Event;
 use asynchronously::rt::{JoinError, Runtime};
+use asynchronously::{CancellationToken, Event};
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -280,5 +281,94 @@ fn two_drains_at_once_each_wait_for_their_own_set() {
         assert!(drainer.is_finished());
         block_on(drainer).unwrap();
         assert_eq!(rt.live_tasks(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CancellationToken: the tree's links, under cancels, child creation and drops at once
+
+#[test]
+fn a_child_made_while_its_parent_is_cancelled_is_cancelled() {
+    loom::model(|| {
+        let parent = CancellationToken::new();
+        let maker = thread::spawn({
+            let parent = parent.clone();
+            move || parent.child_token()
+        });
+        parent.cancel();
+        let child = maker.join().unwrap();
+        assert!(child.is_cancelled());
+    });
+}
+
+#[test]
+fn a_grandchild_moving_up_as_its_parent_drops_is_cancelled_by_a_racing_cancel() {
+    loom::model(|| {
+        let root = CancellationToken::new();
+        let child = root.child_token();
+        let grandchild = child.child_token();
+        let dropper = thread::spawn(move || drop(child));
+        root.cancel();
+        dropper.join().unwrap();
+        assert!(grandchild.is_cancelled());
+    });
+}
+
+#[test]
+fn siblings_dropped_at_once_leave_the_rest_linked() {
+    loom::model(|| {
+        let root = CancellationToken::new();
+        let (a, b, c) = (root.child_token(), root.child_token(), root.child_token());
+        let dropper = thread::spawn(move || drop(a));
+        drop(b);
+        dropper.join().unwrap();
+        root.cancel();
+        assert!(c.is_cancelled());
+    });
+}
+
+#[test]
+fn a_parent_and_its_child_dropped_at_once_leak_nothing() {
+    // loom fails the model if a node's `Arc` is never freed (a parent/child cycle left behind).
+    loom::model(|| {
+        let root = CancellationToken::new();
+        let child = root.child_token();
+        let grandchild = child.child_token();
+        let dropper = thread::spawn(move || drop(child));
+        drop(root);
+        dropper.join().unwrap();
+        assert!(!grandchild.is_cancelled());
+    });
+}
+
+#[test]
+fn a_waiter_on_another_thread_wakes_at_the_cancel() {
+    loom::model(|| {
+        let token = CancellationToken::new();
+        let waiter = thread::spawn({
+            let token = token.child_token();
+            move || block_on(token.cancelled_owned())
+        });
+        token.cancel();
+        waiter.join().unwrap();
+    });
+}
+
+#[test]
+fn two_levels_dropping_while_the_root_is_cancelled_leave_the_leaf_cancelled() {
+    loom::model(|| {
+        let root = CancellationToken::new();
+        let a = root.child_token();
+        let b = a.child_token();
+        let leaf = b.child_token();
+        let dropper = thread::spawn(move || drop(a));
+        let canceller = thread::spawn({
+            let root = root.clone();
+            move || root.cancel()
+        });
+        drop(b);
+        dropper.join().unwrap();
+        canceller.join().unwrap();
+        assert!(leaf.is_cancelled());
     });
 }
