@@ -210,7 +210,9 @@ mod periodic;
 mod retry;
 pub mod rt;
 mod sync;
+mod task_group;
 mod token;
+mod tracker;
 
 pub use crate::event::{Event, EventWait};
 #[allow(deprecated)]
@@ -226,9 +228,11 @@ pub use crate::periodic::{
 pub use crate::retry::{
     Attempt, AttemptTimedOut, Backoff, Retry, RetryPolicy, retry, retry_mut, retry_with,
 };
+pub use crate::task_group::{GroupShutdown, JoinAll, JoinNext, TaskGroup, TryJoinAll};
 pub use crate::token::{
     CancellationToken, DropGuard, RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned,
 };
+pub use crate::tracker::{TaskTracker, TaskTrackerWaitFuture, TrackedFuture};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

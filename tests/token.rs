@@ -149,7 +149,10 @@ fn dropping_children_in_any_order_keeps_the_rest_linked() {
 }
 
 #[test]
-#[expect(clippy::mutable_key_type, reason = "a token hashes by identity, which no cancel changes")]
+#[expect(
+    clippy::mutable_key_type,
+    reason = "a token hashes by identity, which no cancel changes"
+)]
 fn tokens_are_equal_and_hash_by_identity() {
     let token = CancellationToken::new();
     let clone = token.clone();

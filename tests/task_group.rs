@@ -1,0 +1,317 @@
+//! `TaskGroup`: tokio's `JoinSet` semantics (its suite's behaviours, in tests of our own), and
+//! the limit, on every runtime of the harness.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use asynchronously::TaskGroup;
+use asynchronously::rt::{Runtime, ThreadPerTask};
+use common::{DropCounter, pending_counted, until};
+use futures::FutureExt;
+use futures::channel::oneshot;
+
+each_runtime! {
+    /// `join_next` gives outputs in the order the tasks finish, not the order they were
+    /// spawned, and `None` once the group is empty.
+    async fn join_next_follows_completion_order(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let mut releases = Vec::new();
+        for i in 0..3 {
+            let (release, released) = oneshot::channel::<()>();
+            releases.push(Some(release));
+            group.spawn(async move {
+                released.await.unwrap();
+                i
+            });
+        }
+        let mut order = Vec::new();
+        for i in [2, 0, 1] {
+            releases[i].take().unwrap().send(()).unwrap();
+            order.push(group.join_next().await.unwrap().unwrap());
+        }
+        assert_eq!(order, [2, 0, 1]);
+        assert!(group.join_next().await.is_none());
+        assert!(group.join_next().now_or_never().unwrap().is_none(), "None at once when empty");
+    }
+}
+
+each_runtime! {
+    /// `len` counts every task not yet joined, finished ones too; `try_join_next` never waits.
+    async fn len_and_try_join_next(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        assert!(group.try_join_next().is_none());
+        let (release, released) = oneshot::channel::<()>();
+        group.spawn(async move { released.await.unwrap(); "slow" });
+        group.spawn(async { "quick" });
+        assert_eq!(group.len(), 2);
+        let quick = loop {
+            if let Some(output) = group.try_join_next() {
+                break output.unwrap();
+            }
+            common::yield_now().await;
+        };
+        assert_eq!(quick, "quick");
+        assert_eq!(group.len(), 1);
+        assert!(group.try_join_next().is_none(), "the slow one is not done");
+        release.send(()).unwrap();
+        assert_eq!(group.join_next().await.unwrap().unwrap(), "slow");
+        assert!(group.is_empty());
+    }
+}
+
+each_runtime! {
+    /// `try_join_next` finds a finished task among many unfinished ones (behind the yields of
+    /// the set it polls).
+    async fn try_join_next_finds_one_finished_task_among_many(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        for _ in 0..200 {
+            group.spawn(pending_counted::<u32>(&drops));
+        }
+        let quick = group.spawn(async { 7 });
+        until(|| quick.is_finished()).await;
+        // One call finds it, though the group has 200 others to poll first.
+        assert_eq!(group.try_join_next().unwrap().unwrap(), 7);
+        group.shutdown().await;
+        assert_eq!(drops.count(), 200);
+    }
+}
+
+each_runtime! {
+    /// An abort handle from `spawn` cancels that task alone: its future is dropped and
+    /// `join_next` gives its `Cancelled`.
+    async fn an_abort_handle_cancels_one_task(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        let doomed = group.spawn(pending_counted::<&str>(&drops));
+        group.spawn(async { "kept" });
+        doomed.abort();
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = group.join_next().await {
+            outcomes.push(outcome.map_err(|error| error.is_cancelled()));
+        }
+        outcomes.sort();
+        assert_eq!(outcomes, [Ok("kept"), Err(true)]);
+        assert_eq!(drops.count(), 1);
+        assert!(doomed.is_finished());
+    }
+}
+
+each_runtime! {
+    /// `abort_all` cancels every task, which stay until joined; a task that had finished gives
+    /// its output.
+    async fn abort_all_cancels_every_task_but_keeps_them_to_join(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        for _ in 0..5 {
+            group.spawn(pending_counted::<u32>(&drops));
+        }
+        let done = group.spawn(async { 1 });
+        until(|| done.is_finished()).await;
+        group.abort_all();
+        assert_eq!(group.len(), 6);
+        let (mut cancelled, mut outputs) = (0, Vec::new());
+        while let Some(outcome) = group.join_next().await {
+            match outcome {
+                Ok(output) => outputs.push(output),
+                Err(error) => {
+                    assert!(error.is_cancelled());
+                    cancelled += 1;
+                }
+            }
+        }
+        assert_eq!((cancelled, outputs), (5, vec![1]));
+        assert_eq!(drops.count(), 5);
+    }
+}
+
+each_runtime! {
+    /// `shutdown` returns once every future was dropped, and leaves the group empty and usable.
+    async fn shutdown_waits_until_every_future_was_dropped(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        for _ in 0..10 {
+            group.spawn(pending_counted::<()>(&drops));
+        }
+        group.shutdown().await;
+        assert_eq!(drops.count(), 10);
+        assert!(group.is_empty());
+        group.spawn(async {});
+        assert!(group.join_next().await.unwrap().is_ok());
+    }
+}
+
+each_runtime! {
+    /// Dropping the group aborts its tasks: every future is dropped, and the runtime counts
+    /// them off.
+    async fn dropping_the_group_aborts_its_tasks(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        for _ in 0..10 {
+            group.spawn(pending_counted::<()>(&drops));
+        }
+        drop(group);
+        until(|| drops.count() == 10).await;
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// `detach_all` empties the group without aborting: the tasks run to their end after the
+    /// group is dropped.
+    async fn detach_all_lets_the_tasks_run_on(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (release, released) = futures::channel::oneshot::channel::<()>();
+        let released = released.shared();
+        for _ in 0..4 {
+            let (ran, released) = (ran.clone(), released.clone());
+            group.spawn(async move {
+                released.await.unwrap();
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        group.detach_all();
+        assert!(group.is_empty());
+        drop(group);
+        release.send(()).unwrap();
+        until(|| ran.load(Ordering::SeqCst) == 4).await;
+    }
+}
+
+each_runtime! {
+    /// A task's panic comes out of `join_next` as an error with its message and id; `join_all`
+    /// resumes it.
+    async fn a_panic_is_an_error_of_join_next_and_resumes_in_join_all(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let id = group.spawn(async { panic!("boom") }).id();
+        let error = group.join_next().await.unwrap().unwrap_err();
+        assert_eq!(error.to_string(), format!("task {id} panicked with message \"boom\""));
+
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        group.spawn(async { panic!("boom") });
+        group.spawn(pending_counted(&drops));
+        let panic = AssertUnwindSafe(group.join_all()).catch_unwind().await.unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom"));
+        until(|| drops.count() == 1).await; // the other task, aborted with the group
+    }
+}
+
+each_runtime! {
+    /// `join_all` gives every output, in completion order.
+    async fn join_all_gives_every_output(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        for i in 0..50 {
+            group.spawn(async move { i });
+        }
+        let mut all = group.join_all().await;
+        all.sort();
+        assert_eq!(all, (0..50).collect::<Vec<_>>());
+    }
+}
+
+each_runtime! {
+    /// With a limit of 3, never more than 3 tasks run at once, every task runs, and a task
+    /// aborted while it waits its turn never starts.
+    async fn a_limit_bounds_how_many_run_at_once(rt, _clock) {
+        let mut group = TaskGroup::with_limit(&rt, 3);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (release, released) = futures::channel::oneshot::channel::<()>();
+        let released = released.shared();
+        for _ in 0..20 {
+            let (running, most, released) = (running.clone(), most.clone(), released.clone());
+            group.spawn(async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _ = released.await;
+                common::yield_now().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        let started = Arc::new(AtomicBool::new(false));
+        let queued = group.spawn({
+            let started = started.clone();
+            async move { started.store(true, Ordering::SeqCst) }
+        });
+        until(|| running.load(Ordering::SeqCst) == 3).await;
+        for _ in 0..20 {
+            common::yield_now().await;
+        }
+        assert_eq!(running.load(Ordering::SeqCst), 3, "the others wait");
+        queued.abort();
+        release.send(()).unwrap();
+        let (mut ok, mut cancelled) = (0, 0);
+        while let Some(outcome) = group.join_next().await {
+            match outcome {
+                Ok(()) => ok += 1,
+                Err(error) => {
+                    assert!(error.is_cancelled());
+                    cancelled += 1;
+                }
+            }
+        }
+        assert_eq!((ok, cancelled), (20, 1));
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert!(!started.load(Ordering::SeqCst), "an aborted queued task never starts");
+    }
+}
+
+#[test]
+#[should_panic(expected = "a TaskGroup with a limit of 0 could never run a task")]
+fn a_limit_of_zero_is_refused_at_construction() {
+    let _ = TaskGroup::<()>::with_limit(&Runtime::new(ThreadPerTask), 0);
+}
+
+each_runtime! {
+    /// `try_join_all`: every `Ok` in spawn order, though the tasks end in another order.
+    async fn try_join_all_gives_the_oks_in_spawn_order(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let mut releases = Vec::new();
+        for i in 0..4 {
+            let (release, released) = oneshot::channel::<()>();
+            releases.push(release);
+            group.spawn(async move {
+                released.await.unwrap();
+                Ok::<_, String>(i)
+            });
+        }
+        let joined = rt.spawn(group.try_join_all());
+        for release in releases.into_iter().rev() {
+            release.send(()).unwrap();
+            common::yield_now().await;
+        }
+        assert_eq!(joined.await.unwrap(), Ok(vec![0, 1, 2, 3]));
+    }
+}
+
+each_runtime! {
+    /// `try_join_all`: the first `Err` aborts the rest, which are dropped before it returns.
+    async fn try_join_all_returns_the_first_error_after_the_rest_were_dropped(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        for _ in 0..5 {
+            group.spawn(pending_counted::<Result<(), String>>(&drops));
+        }
+        group.spawn(async { Err("refused".to_string()) });
+        assert_eq!(group.try_join_all().await, Err("refused".to_string()));
+        assert_eq!(drops.count(), 5, "every other future was dropped first");
+    }
+}
+
+each_runtime! {
+    /// `try_join_all`: a panic before any `Err` resumes, and the other tasks are aborted.
+    async fn try_join_all_resumes_a_panic(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let drops = DropCounter::new();
+        group.spawn(pending_counted::<Result<(), String>>(&drops));
+        group.spawn(async { panic!("boom") });
+        let panic = AssertUnwindSafe(group.try_join_all()).catch_unwind().await.unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom"));
+        until(|| drops.count() == 1).await;
+    }
+}
