@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use asynchronously::rt::{JoinError, Runtime};
-use asynchronously::{CancellationToken, Event};
+use asynchronously::{CancellationToken, Event, TaskGroup, TaskTracker};
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -370,5 +370,64 @@ fn two_levels_dropping_while_the_root_is_cancelled_leave_the_leaf_cancelled() {
         dropper.join().unwrap();
         canceller.join().unwrap();
         assert!(leaf.is_cancelled());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TaskTracker: close and reopen against the last task's exit
+
+#[test]
+fn a_close_racing_the_last_exit_ends_the_wait() {
+    loom::model(|| {
+        let tracker = TaskTracker::new(&runtime());
+        let task = tracker.track_future(std::future::ready(()));
+        let exiter = thread::spawn(move || drop(task));
+        let closer = thread::spawn({
+            let tracker = tracker.clone();
+            move || tracker.close()
+        });
+        block_on(tracker.wait());
+        assert!(tracker.is_empty() && tracker.is_closed());
+        exiter.join().unwrap();
+        closer.join().unwrap();
+    });
+}
+
+#[test]
+fn a_reopen_racing_the_last_exit_never_strands_a_wait() {
+    loom::model(|| {
+        let tracker = TaskTracker::new(&runtime());
+        let task = tracker.track_future(std::future::ready(()));
+        tracker.close();
+        let wait = tracker.wait();
+        let exiter = thread::spawn(move || drop(task));
+        let reopener = thread::spawn({
+            let tracker = tracker.clone();
+            move || tracker.reopen()
+        });
+        exiter.join().unwrap();
+        reopener.join().unwrap();
+        // Whether or not the exit came before the reopen, a close now ends the wait.
+        tracker.close();
+        block_on(wait);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TaskGroup: the limit
+
+#[test]
+fn a_group_with_a_limit_of_one_never_runs_two_at_once() {
+    loom::model(|| {
+        let mut group = TaskGroup::with_limit(&runtime(), 1);
+        let running = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let running = running.clone();
+            group.spawn(async move {
+                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "two at once");
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        assert_eq!(block_on(group.join_all()).len(), 2);
     });
 }
