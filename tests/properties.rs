@@ -616,3 +616,156 @@ mod lifecycle_dags {
         }
     }
 }
+
+/// One step of a `TaskGroup` model.
+#[derive(Debug, Clone)]
+enum GroupOp {
+    /// Spawns a task that waits for its release.
+    Spawn,
+    /// Releases task `n % spawned`: it ends with its output, or panics.
+    Release { task: usize, panics: bool },
+    Abort(usize),
+    /// Lets every woken task run.
+    Run,
+    /// `try_join_next`, after a run.
+    TryJoin,
+}
+
+fn group_op() -> impl Strategy<Value = GroupOp> {
+    prop_oneof![
+        4 => Just(GroupOp::Spawn),
+        3 => (any::<usize>(), proptest::bool::weighted(0.2)).prop_map(|(task, panics)| GroupOp::Release { task, panics }),
+        1 => any::<usize>().prop_map(GroupOp::Abort),
+        2 => Just(GroupOp::Run),
+        2 => Just(GroupOp::TryJoin),
+    ]
+}
+
+/// What a task of the model did, by its own account.
+#[derive(Default)]
+struct Told {
+    finished: Vec<bool>,
+    panicked: Vec<bool>,
+}
+
+/// Counts a task as running from its first poll until it is dropped, and keeps the most seen.
+struct Running {
+    now: Arc<Mutex<(usize, usize)>>,
+}
+
+impl Running {
+    fn start(now: &Arc<Mutex<(usize, usize)>>) -> Self {
+        let mut guard = now.lock().unwrap();
+        guard.0 += 1;
+        guard.1 = guard.1.max(guard.0);
+        Self { now: now.clone() }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.now.lock().unwrap().0 -= 1;
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A `TaskGroup` with a limit under random spawns, releases (outputs and panics), aborts,
+    /// runs and joins: never more than `limit` tasks run at once; every task's outcome comes
+    /// out exactly once and is the one it had (its output, its panic, or `Cancelled` if it was
+    /// aborted before it ended); and once the group is dropped nothing is left.
+    #[test]
+    fn task_group_with_a_limit_model(limit in 1..4_usize, ops in proptest::collection::vec(group_op(), 0..60)) {
+        let sim = Sim::new();
+        let _shutdown = sim.shutdown_on_drop();
+        let rt = sim.runtime(&ManualClock::new());
+        let drops = DropCounter::new();
+        let running = Arc::new(Mutex::new((0, 0)));
+        let told = Arc::new(Mutex::new(Told::default()));
+        let mut group = asynchronously::TaskGroup::with_limit(&rt, limit);
+        let mut releases: Vec<Option<futures::channel::oneshot::Sender<bool>>> = Vec::new();
+        let mut aborts = Vec::new();
+        let mut ids = std::collections::HashMap::new();
+        let mut delivered = Vec::new();
+        let spawn = |group: &mut asynchronously::TaskGroup<usize>, index: usize, releases: &mut Vec<_>| {
+            let (release, released) = futures::channel::oneshot::channel::<bool>();
+            releases.push(Some(release));
+            let (running, told, drop_token) = (running.clone(), told.clone(), drops.token());
+            told.lock().unwrap().finished.push(false);
+            told.lock().unwrap().panicked.push(false);
+            group.spawn(async move {
+                let _dropped = drop_token;
+                let _running = Running::start(&running);
+                // A task never released waits for ever (its sender is kept).
+                let panics = released.await.unwrap_or(false);
+                if panics {
+                    told.lock().unwrap().panicked[index] = true;
+                    std::panic::panic_any(index);
+                }
+                told.lock().unwrap().finished[index] = true;
+                index
+            })
+        };
+        for op in &ops {
+            match *op {
+                GroupOp::Spawn => {
+                    let index = releases.len();
+                    let abort = spawn(&mut group, index, &mut releases);
+                    ids.insert(abort.id(), index);
+                    aborts.push(abort);
+                }
+                GroupOp::Release { task, panics } if !releases.is_empty() => {
+                    let task = task % releases.len();
+                    if let Some(release) = releases[task].take() {
+                        let _ = release.send(panics);
+                    }
+                }
+                GroupOp::Abort(task) if !aborts.is_empty() => aborts[task % aborts.len()].abort(),
+                GroupOp::Run => { sim.run_until_stalled(); }
+                GroupOp::TryJoin => {
+                    sim.run_until_stalled();
+                    if let Some(outcome) = group.try_join_next() {
+                        delivered.push(outcome);
+                    }
+                }
+                _ => {}
+            }
+            prop_assert!(running.lock().unwrap().1 <= limit, "more than {} ran at once", limit);
+        }
+        // Release the rest (each ends with its output) and join everything.
+        for release in releases.iter_mut().filter_map(Option::take) {
+            let _ = release.send(false);
+        }
+        while let Some(outcome) = sim.block_on(group.join_next()).expect("the group can always make progress") {
+            delivered.push(outcome);
+        }
+        prop_assert!(running.lock().unwrap().1 <= limit);
+        let told = told.lock().unwrap();
+        let spawned = releases.len();
+        prop_assert_eq!(delivered.len(), spawned, "every task's outcome, once");
+        let mut seen = vec![false; spawned];
+        let mut cancelled = 0;
+        for outcome in delivered {
+            match outcome {
+                Ok(index) => {
+                    prop_assert!(told.finished[index] && !std::mem::replace(&mut seen[index], true));
+                }
+                Err(error) if error.is_panic() => {
+                    let index = ids[&error.id().expect("a panic names its task")];
+                    prop_assert!(told.panicked[index] && !std::mem::replace(&mut seen[index], true));
+                }
+                Err(error) => {
+                    prop_assert!(error.is_cancelled());
+                    cancelled += 1;
+                }
+            }
+        }
+        let ended = (0..spawned).filter(|&i| told.finished[i] || told.panicked[i]).count();
+        prop_assert_eq!(cancelled, spawned - ended, "Cancelled exactly for the tasks that did not end");
+        drop(group);
+        sim.run_until_stalled();
+        prop_assert_eq!(rt.live_tasks(), 0);
+        prop_assert_eq!(drops.count(), spawned);
+    }
+}
