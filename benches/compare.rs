@@ -139,6 +139,8 @@ fn main() -> std::process::ExitCode {
     all.push(scenarios::periodic_lateness());
     all.push(scenarios::bytes::bytes_per_idle_periodic(net_bytes));
     all.push(scenarios::bytes::bytes_per_spawned_task(net_bytes));
+    all.push(scenarios::structured::bytes_per_child_token(net_bytes));
+    all.push(scenarios::structured::bytes_per_tracked_task(net_bytes));
     let (mut ok, mut miss) = (0, 0);
     for scenario in all.iter_mut() {
         if !filter.is_empty() && !filter.iter().any(|f| scenario.name.contains(f.as_str())) {

@@ -11,15 +11,12 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
-use event_listener::EventListener;
+use std::task::{Context, Poll, Waker, ready};
 
 use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 
-/// A token that tells tasks to stop: tokio-util's `CancellationToken`, on `event-listener`
-/// alone.
+/// A token that tells tasks to stop: tokio-util's `CancellationToken`, on any runtime.
 ///
 /// [`cancel`](CancellationToken::cancel) cancels the token, its clones (they are one token) and
 /// every token made from it with [`child_token`](CancellationToken::child_token), at any depth;
@@ -55,10 +52,8 @@ pub struct CancellationToken {
 }
 
 struct Node {
-    /// `CANCELLED`, and `LISTENED` once a waiter has listened (so that a cancel with no waiter
-    /// allocates no listener list).
+    /// `CANCELLED`, set under the node's lock.
     state: AtomicU8,
-    waiters: event_listener::Event,
     /// The token's clones. At zero the node leaves the tree.
     handles: AtomicUsize,
     links: Mutex<Links>,
@@ -70,21 +65,89 @@ struct Links {
     /// This node's place in its parent's `children`.
     index: usize,
     children: Vec<Arc<Node>>,
+    /// The tasks waiting for the cancel. (A slot per waiter in one list, rather than a listener
+    /// allocated per waiter: the "cancel with 1k waiters" row.)
+    waiters: Waiters,
 }
 
 const CANCELLED: u8 = 0b01;
-const LISTENED: u8 = 0b10;
+
+/// The wakers of the waits on a node, in slots that a dropped wait frees for the next one.
+struct Waiters {
+    slots: Vec<Slot>,
+    /// The first free slot, or `NONE`.
+    free: usize,
+}
+
+enum Slot {
+    Waiting(Waker),
+    Free { next: usize },
+}
+
+const NONE: usize = usize::MAX;
+
+impl Default for Waiters {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: NONE,
+        }
+    }
+}
+
+impl Waiters {
+    /// Registers `waker`; gives its slot.
+    fn insert(&mut self, waker: &Waker) -> usize {
+        let waiting = Slot::Waiting(waker.clone());
+        match self.slots.get_mut(self.free) {
+            Some(slot) => {
+                let key = self.free;
+                let Slot::Free { next } = std::mem::replace(slot, waiting) else {
+                    unreachable!("the free list holds free slots");
+                };
+                self.free = next;
+                key
+            }
+            None => {
+                self.slots.push(waiting);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn update(&mut self, key: usize, waker: &Waker) {
+        if let Some(Slot::Waiting(registered)) = self.slots.get_mut(key) {
+            registered.clone_from(waker);
+        }
+    }
+
+    /// Frees slot `key`; nothing if the wakers were taken by a cancel.
+    fn remove(&mut self, key: usize) {
+        if let Some(slot @ Slot::Waiting(_)) = self.slots.get_mut(key) {
+            *slot = Slot::Free { next: self.free };
+            self.free = key;
+        }
+    }
+
+    fn wake_all(self) {
+        for slot in self.slots {
+            if let Slot::Waiting(waker) = slot {
+                waker.wake();
+            }
+        }
+    }
+}
 
 impl Node {
     fn new(parent: Option<Arc<Node>>, index: usize, state: u8) -> Arc<Self> {
         Arc::new(Self {
             state: AtomicU8::new(state),
-            waiters: event_listener::Event::new(),
             handles: AtomicUsize::new(1),
             links: Mutex::new(Links {
                 parent,
                 index,
                 children: Vec::new(),
+                waiters: Waiters::default(),
             }),
         })
     }
@@ -93,33 +156,30 @@ impl Node {
         self.state.load(Ordering::Acquire) & CANCELLED != 0
     }
 
-    /// Waits until the node is cancelled: announce, listen, then check again, so that a cancel
-    /// between the check and `listen` is not lost (see [`cancel_tree`]).
-    fn poll_cancelled(
-        &self,
-        listener: &mut Option<EventListener>,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
-        loop {
-            let state = self.state.load(Ordering::Acquire);
-            if state & CANCELLED != 0 {
-                *listener = None;
-                return Poll::Ready(());
-            }
-            match listener {
-                None => {
-                    if state & LISTENED == 0
-                        && self.state.fetch_or(LISTENED, Ordering::AcqRel) & CANCELLED != 0
-                    {
-                        return Poll::Ready(());
-                    }
-                    *listener = Some(self.waiters.listen());
-                }
-                Some(listening) => {
-                    ready!(Pin::new(listening).poll(cx));
-                    *listener = None;
-                }
-            }
+    /// Waits until the node is cancelled; `key` is the wait's slot once it has one. The mark
+    /// is set and the wakers taken under the node's lock, so a wait that registers under it
+    /// before the mark is woken, and one that comes after sees the mark.
+    fn poll_cancelled(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancelled() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        let mut links = lock(&self.links);
+        if self.is_cancelled() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        match *key {
+            Some(registered) => links.waiters.update(registered, cx.waker()),
+            None => *key = Some(links.waiters.insert(cx.waker())),
+        }
+        Poll::Pending
+    }
+
+    /// A wait with slot `key` is dropped.
+    fn forget(&self, key: Option<usize>) {
+        if let Some(key) = key {
+            lock(&self.links).waiters.remove(key);
         }
     }
 }
@@ -141,9 +201,9 @@ fn cancel_tree(root: &Arc<Node>) {
         return;
     }
     let mut stack = Vec::new();
-    let mut next = Some((root.clone(), before));
-    while let Some((node, before)) = next.take().or_else(|| stack.pop()) {
-        {
+    let mut next = Some(root.clone());
+    while let Some(node) = next.take().or_else(|| stack.pop()) {
+        let waiters = {
             let mut links = lock(&node.links);
             for child in links.children.drain(..) {
                 let mut child_links = lock(&child.links);
@@ -152,15 +212,12 @@ fn cancel_tree(root: &Arc<Node>) {
                 drop(child_links);
                 // A child cancelled on its own has cut off its children already.
                 if child_before & CANCELLED == 0 {
-                    stack.push((child, child_before));
+                    stack.push(child);
                 }
             }
-        }
-        // A waiter that announced itself before the mark is woken; one that announces after
-        // it sees the flag.
-        if before & LISTENED != 0 {
-            node.waiters.notify(usize::MAX);
-        }
+            std::mem::take(&mut links.waiters)
+        };
+        waiters.wake_all();
     }
 }
 
@@ -299,7 +356,7 @@ impl CancellationToken {
     pub fn cancelled(&self) -> WaitForCancellation<'_> {
         WaitForCancellation {
             token: self,
-            listener: None,
+            key: None,
         }
     }
 
@@ -321,7 +378,7 @@ impl CancellationToken {
     pub fn cancelled_owned(self) -> WaitForCancellationOwned {
         WaitForCancellationOwned {
             token: self,
-            listener: None,
+            key: None,
         }
     }
 
@@ -436,7 +493,8 @@ impl fmt::Debug for CancellationToken {
 #[must_use = "a WaitForCancellation does nothing unless awaited"]
 pub struct WaitForCancellation<'a> {
     token: &'a CancellationToken,
-    listener: Option<EventListener>,
+    /// The wait's slot among the token's waiters, once it has one.
+    key: Option<usize>,
 }
 
 impl Future for WaitForCancellation<'_> {
@@ -444,7 +502,13 @@ impl Future for WaitForCancellation<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.token.node.poll_cancelled(&mut this.listener, cx)
+        this.token.node.poll_cancelled(&mut this.key, cx)
+    }
+}
+
+impl Drop for WaitForCancellation<'_> {
+    fn drop(&mut self) {
+        self.token.node.forget(self.key);
     }
 }
 
@@ -473,7 +537,8 @@ impl fmt::Debug for WaitForCancellation<'_> {
 #[must_use = "a WaitForCancellationOwned does nothing unless awaited"]
 pub struct WaitForCancellationOwned {
     token: CancellationToken,
-    listener: Option<EventListener>,
+    /// The wait's slot among the token's waiters, once it has one.
+    key: Option<usize>,
 }
 
 impl Future for WaitForCancellationOwned {
@@ -481,7 +546,13 @@ impl Future for WaitForCancellationOwned {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.token.node.poll_cancelled(&mut this.listener, cx)
+        this.token.node.poll_cancelled(&mut this.key, cx)
+    }
+}
+
+impl Drop for WaitForCancellationOwned {
+    fn drop(&mut self) {
+        self.token.node.forget(self.key);
     }
 }
 

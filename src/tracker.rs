@@ -123,6 +123,30 @@ impl TaskTracker {
         self.inner.rt.spawn(self.track_future(future))
     }
 
+    /// [`spawn`](TaskTracker::spawn) for a task nobody joins, as
+    /// [`Runtime::spawn_detached`](crate::rt::Runtime::spawn_detached) is: no handle, and no
+    /// state shared with one (a task's allocation less than `spawn(..).detach()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use asynchronously::TaskTracker;
+    /// use asynchronously::rt::{Runtime, ThreadPerTask};
+    ///
+    /// let tracker = TaskTracker::new(&Runtime::new(ThreadPerTask));
+    /// tracker.spawn_detached(async { /* flush a log */ });
+    /// tracker.close();
+    /// tracker.wait().await;
+    /// # });
+    /// ```
+    pub fn spawn_detached<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.inner.rt.spawn_detached(self.track_future(future));
+    }
+
     /// `future`, tracked from now until it is dropped; it is not spawned.
     ///
     /// # Examples

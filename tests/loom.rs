@@ -431,3 +431,21 @@ fn a_group_with_a_limit_of_one_never_runs_two_at_once() {
         assert_eq!(block_on(group.join_all()).len(), 2);
     });
 }
+
+#[test]
+fn a_wait_dropped_while_the_token_is_cancelled_leaves_the_others_woken() {
+    loom::model(|| {
+        let token = CancellationToken::new();
+        let waiter = thread::spawn({
+            let token = token.clone();
+            move || block_on(token.cancelled_owned())
+        });
+        let mut dropped = Box::pin(token.clone().cancelled_owned());
+        let noop = std::task::Waker::noop();
+        let _ = dropped.as_mut().poll(&mut Context::from_waker(noop));
+        let dropper = thread::spawn(move || drop(dropped));
+        token.cancel();
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+    });
+}

@@ -623,7 +623,10 @@ enum GroupOp {
     /// Spawns a task that waits for its release.
     Spawn,
     /// Releases task `n % spawned`: it ends with its output, or panics.
-    Release { task: usize, panics: bool },
+    Release {
+        task: usize,
+        panics: bool,
+    },
     Abort(usize),
     /// Lets every woken task run.
     Run,

@@ -324,3 +324,33 @@ each_runtime! {
         }
     }
 }
+
+#[test]
+fn a_dropped_wait_frees_its_place_for_the_next() {
+    let token = CancellationToken::new();
+    let mut waits: Vec<_> = (0..3).map(|_| Box::pin(token.cancelled())).collect();
+    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_pending()));
+    drop(waits.remove(1));
+    // Each new wait takes a freed place; each waiter is woken once, by its own waker.
+    let woken: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let wakers: Vec<Waker> = woken
+        .iter()
+        .map(|count| {
+            let count = count.clone();
+            Waker::from(Arc::new(OnWake(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })))
+        })
+        .collect();
+    waits.push(Box::pin(token.cancelled()));
+    for (wait, waker) in waits.iter_mut().zip(&wakers) {
+        assert!(
+            wait.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+    }
+    token.cancel();
+    assert!(woken.iter().all(|count| count.load(Ordering::SeqCst) == 1));
+    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_ready()));
+}

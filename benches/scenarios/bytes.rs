@@ -14,7 +14,7 @@ pub type NetBytes = fn(&mut dyn FnMut()) -> f64;
 pub const IDLE: usize = 1_000;
 
 /// Lets tasks on `runtime` reach their first await.
-fn settle(runtime: &tokio::runtime::Runtime) {
+pub fn settle(runtime: &tokio::runtime::Runtime) {
     runtime.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
 }
 

@@ -23,6 +23,7 @@ use futures::future::{Either, join_all, try_join_all};
 use futures::stream::{FuturesUnordered, TryStreamExt};
 
 pub mod bytes;
+pub mod structured;
 
 /// What a scenario measures.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -771,5 +772,10 @@ pub fn timed_scenarios() -> Vec<Scenario> {
         lifecycle_chain(),
         retry_zero_sleep(),
         retry_borrowing_fn_mut(),
+        structured::token_cancel_with_waiters(),
+        structured::token_tree_cancel(),
+        structured::task_group_tokio(),
+        structured::task_group_smol(),
+        structured::task_tracker_tokio(),
     ]
 }
