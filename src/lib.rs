@@ -123,6 +123,28 @@
 //! # });
 //! ```
 //!
+//! **Structured concurrency on any runtime**, with tokio's names and semantics: a
+//! [`CancellationToken`] tree, a [`TaskGroup`] (tokio's `JoinSet`, with an optional limit) and a
+//! [`TaskTracker`].
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use asynchronously::{CancellationToken, TaskGroup};
+//! use asynchronously::rt::{Runtime, ThreadPerTask};
+//!
+//! let rt = Runtime::new(ThreadPerTask);
+//! let shutdown = CancellationToken::new();
+//! let mut workers = TaskGroup::with_limit(&rt, 2); // two at a time
+//! for id in 0..4 {
+//!     let token = shutdown.child_token();
+//!     workers.spawn(async move { token.run_until_cancelled(async move { id }).await });
+//! }
+//! let done = workers.join_all().await;
+//! assert_eq!(done.len(), 4);
+//! shutdown.cancel();
+//! # });
+//! ```
+//!
 //! **Signal between tasks.** An [`Event`] is asyncio's: set it, and every waiter wakes.
 //!
 //! ```

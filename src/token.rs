@@ -210,7 +210,7 @@ fn cancel_tree(root: &Arc<Node>) {
                 child_links.parent = None;
                 let child_before = child.state.fetch_or(CANCELLED, Ordering::AcqRel);
                 drop(child_links);
-                // A child cancelled on its own has cut off its children already.
+                // A child cancelled on its own cuts off its children itself (or has).
                 if child_before & CANCELLED == 0 {
                     stack.push(child);
                 }
