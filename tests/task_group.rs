@@ -315,3 +315,55 @@ each_runtime! {
         until(|| drops.count() == 1).await;
     }
 }
+
+each_runtime! {
+    /// A group is used again and again: joined one by one while others are spawned, emptied,
+    /// and filled anew.
+    async fn a_group_is_reused_as_it_empties_and_fills(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        group.spawn(async {});
+        group.spawn(async {});
+        for _ in 0..16 {
+            group.join_next().await.unwrap().unwrap();
+            assert_eq!(group.len(), 1);
+            group.spawn(async {});
+            assert_eq!(group.len(), 2);
+        }
+        group.detach_all();
+        assert!(group.join_next().await.is_none());
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10 {
+            let ran = ran.clone();
+            group.spawn(async move {
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        assert_eq!(group.join_all().await.len(), 10);
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+    }
+}
+
+/// A group whose executor is gone: each of its tasks comes out as `Cancelled`, as a `JoinSet`'s
+/// on a runtime that was dropped.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_group_on_an_executor_that_is_gone_gives_cancelled() {
+    common::bounded(|| {
+        let mut group = {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let tokio = asynchronously::rt::Tokio::new(runtime.handle().clone());
+            let mut group = TaskGroup::new(&Runtime::with_timer(tokio.clone(), tokio));
+            group.spawn(async { 1 });
+            group.spawn(std::future::pending());
+            group
+        };
+        for _ in 0..2 {
+            let outcome = futures::executor::block_on(group.join_next()).unwrap();
+            assert!(outcome.unwrap_err().is_cancelled());
+        }
+        assert!(futures::executor::block_on(group.join_next()).is_none());
+    });
+}

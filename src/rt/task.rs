@@ -489,15 +489,17 @@ fn erase<T: Send + 'static, A: AbortWaker>(shared: &Arc<Shared<T, A>>) -> Erased
 
 #[cfg(loom)]
 fn erase<T: Send + 'static, A: AbortWaker>(shared: &Arc<Shared<T, A>>) -> ErasedTask {
-    impl<T: Send, A: AbortWaker> Abortable for Arc<Shared<T, A>> {
-        fn abort(&self) {
-            Shared::abort(self);
-        }
-        fn is_finished(&self) -> bool {
-            self.core.is(COMPLETE)
-        }
-    }
     std::sync::Arc::new(shared.clone())
+}
+
+#[cfg(loom)]
+impl<T: Send, A: AbortWaker> Abortable for Arc<Shared<T, A>> {
+    fn abort(&self) {
+        Shared::abort(self);
+    }
+    fn is_finished(&self) -> bool {
+        self.core.is(COMPLETE)
+    }
 }
 
 impl<T: Send, A: AbortWaker> Abortable for Shared<T, A> {
