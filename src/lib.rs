@@ -204,12 +204,15 @@
 //!   that can, and [`retry_with`] passes state in and out. backon has more backoff strategies;
 //!   this crate has Python's semantics (`attempts_limit` counts retries, `Retry: K/N` is logged)
 //!   and a time budget.
-//! - **`tokio_util::task::TaskTracker`.** Tracks tasks on tokio only and waits for all of them,
-//!   including later ones, once closed; [`Runtime::wait_for_all_other_tasks`](rt::Runtime::wait_for_all_other_tasks)
-//!   works on any executor and waits only for the tasks live at the call, never for the caller.
+//! - **tokio's `JoinSet`, tokio-util's `TaskTracker` and `CancellationToken`.** Tokio only (the
+//!   token aside, they need its runtime); [`TaskGroup`], [`TaskTracker`] and
+//!   [`CancellationToken`] have their names and semantics on any executor, and a group can run
+//!   at most `n` tasks at once. [`Runtime::wait_for_all_other_tasks`](rt::Runtime::wait_for_all_other_tasks)
+//!   is the other drain: every task of the runtime live at the call, never the caller's own.
 //!
 //! When *not* to use this crate: in an application that is all-in on tokio and needs none of
-//! the service primitives, tokio's own `JoinSet`, `TaskTracker` and `Notify` are enough.
+//! the service primitives, tokio's own `JoinSet`, tokio-util's `TaskTracker` and `Notify` are
+//! enough.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

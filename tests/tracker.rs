@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use asynchronously::TaskTracker;
-use asynchronously::rt::{Runtime, ThreadPerTask};
 use common::{DropCounter, pending_counted, until};
 
 /// Polls `future` once, with a waker that does nothing.
@@ -16,130 +15,135 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
 
-fn tracker() -> TaskTracker {
-    TaskTracker::new(&Runtime::new(ThreadPerTask))
-}
-
 /// A tracked future that never ends: holds one place in the tracker until dropped.
 fn held(tracker: &TaskTracker) -> impl Future<Output = ()> + Unpin {
     Box::pin(tracker.track_future(std::future::pending::<()>()))
 }
 
-#[test]
-fn close_and_reopen_say_whether_they_changed_anything() {
-    let tracker = tracker();
-    assert!(!tracker.is_closed());
-    assert!(!tracker.reopen(), "open already");
-    assert!(tracker.close());
-    assert!(tracker.is_closed());
-    assert!(!tracker.close(), "closed already");
-    assert!(tracker.reopen());
-    assert!(!tracker.is_closed());
-}
-
-#[test]
-fn len_counts_tracked_futures_until_they_are_dropped() {
-    let tracker = tracker();
-    let (a, b) = (held(&tracker), held(&tracker));
-    assert_eq!((tracker.len(), tracker.is_empty()), (2, false));
-    drop(a);
-    assert_eq!(tracker.len(), 1);
-    drop(b);
-    assert!(tracker.is_empty());
-}
-
-#[test]
-fn a_wait_on_an_open_empty_tracker_is_pending() {
-    let tracker = tracker();
-    let mut wait = tracker.wait();
-    assert!(poll_once(&mut wait).is_pending());
-    assert!(poll_once(&mut wait).is_pending());
-}
-
-#[test]
-fn a_wait_made_while_closed_and_empty_is_over_even_after_a_reopen() {
-    let tracker = tracker();
-    tracker.close();
-    assert!(poll_once(&mut tracker.wait()).is_ready());
-    let mut wait = tracker.wait();
-    tracker.reopen();
-    assert!(poll_once(&mut wait).is_ready());
-    assert!(
-        poll_once(&mut tracker.wait()).is_pending(),
-        "a wait made after the reopen waits"
-    );
-}
-
-#[test]
-fn a_close_ends_a_pending_wait_even_if_reopened_before_the_next_poll() {
-    let tracker = tracker();
-    let mut wait = tracker.wait();
-    assert!(poll_once(&mut wait).is_pending());
-    tracker.close();
-    tracker.reopen();
-    assert!(poll_once(&mut wait).is_ready());
-    // Made before the poll too: a wait made before an exit it never polled through is over.
-    let mut unpolled = tracker.wait();
-    tracker.close();
-    tracker.reopen();
-    assert!(poll_once(&mut unpolled).is_ready());
-}
-
-#[test]
-fn the_last_task_ends_the_wait_of_a_closed_tracker_even_if_another_comes() {
-    let tracker = tracker();
-    tracker.close();
-    let task = held(&tracker);
-    let mut wait = tracker.wait();
-    assert!(poll_once(&mut wait).is_pending());
-    drop(task);
-    let again = held(&tracker);
-    assert!(poll_once(&mut wait).is_ready());
-    drop(again);
-}
-
-#[test]
-fn the_last_task_of_an_open_tracker_ends_no_wait() {
-    let tracker = tracker();
-    let task = held(&tracker);
-    let mut wait = tracker.wait();
-    assert!(poll_once(&mut wait).is_pending());
-    drop(task);
-    let again = held(&tracker);
-    assert!(poll_once(&mut wait).is_pending());
-    drop(again);
-}
-
-#[test]
-fn a_close_at_any_point_of_the_exits_ends_the_wait_only_when_empty() {
-    const TASKS: usize = 5;
-    for close_at in 0..=TASKS {
-        let tracker = tracker();
-        let tasks: Vec<_> = (0..TASKS).map(|_| held(&tracker)).collect();
-        let mut wait = tracker.wait();
-        for (i, task) in tasks.into_iter().enumerate() {
-            assert!(poll_once(&mut wait).is_pending());
-            if i == close_at {
-                tracker.close();
-                assert!(poll_once(&mut wait).is_pending(), "closed, not empty");
-            }
-            drop(task);
-        }
-        if close_at == TASKS {
-            assert!(poll_once(&mut wait).is_pending(), "empty, not closed");
-            tracker.close();
-        }
-        assert!(poll_once(&mut wait).is_ready(), "close at {close_at}");
+each_runtime! {
+    async fn close_and_reopen_say_whether_they_changed_anything(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        assert!(!tracker.is_closed());
+        assert!(!tracker.reopen(), "open already");
+        assert!(tracker.close());
+        assert!(tracker.is_closed());
+        assert!(!tracker.close(), "closed already");
+        assert!(tracker.reopen());
+        assert!(!tracker.is_closed());
     }
 }
 
-#[test]
-fn a_close_ends_every_wait() {
-    let tracker = tracker();
-    let mut waits: Vec<_> = (0..10).map(|_| tracker.wait()).collect();
-    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_pending()));
-    tracker.close();
-    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_ready()));
+each_runtime! {
+    async fn len_counts_tracked_futures_until_they_are_dropped(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        let (a, b) = (held(&tracker), held(&tracker));
+        assert_eq!((tracker.len(), tracker.is_empty()), (2, false));
+        drop(a);
+        assert_eq!(tracker.len(), 1);
+        drop(b);
+        assert!(tracker.is_empty());
+    }
+}
+
+each_runtime! {
+    async fn a_wait_on_an_open_empty_tracker_is_pending(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        let mut wait = tracker.wait();
+        assert!(poll_once(&mut wait).is_pending());
+        assert!(poll_once(&mut wait).is_pending());
+    }
+}
+
+each_runtime! {
+    async fn a_wait_made_while_closed_and_empty_is_over_even_after_a_reopen(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        tracker.close();
+        assert!(poll_once(&mut tracker.wait()).is_ready());
+        let mut wait = tracker.wait();
+        tracker.reopen();
+        assert!(poll_once(&mut wait).is_ready());
+        assert!(
+            poll_once(&mut tracker.wait()).is_pending(),
+            "a wait made after the reopen waits"
+        );
+    }
+}
+
+each_runtime! {
+    async fn a_close_ends_a_pending_wait_even_if_reopened_before_the_next_poll(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        let mut wait = tracker.wait();
+        assert!(poll_once(&mut wait).is_pending());
+        tracker.close();
+        tracker.reopen();
+        assert!(poll_once(&mut wait).is_ready());
+        // Made before the poll too: a wait made before an exit it never polled through is over.
+        let mut unpolled = tracker.wait();
+        tracker.close();
+        tracker.reopen();
+        assert!(poll_once(&mut unpolled).is_ready());
+    }
+}
+
+each_runtime! {
+    async fn the_last_task_ends_the_wait_of_a_closed_tracker_even_if_another_comes(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        tracker.close();
+        let task = held(&tracker);
+        let mut wait = tracker.wait();
+        assert!(poll_once(&mut wait).is_pending());
+        drop(task);
+        let again = held(&tracker);
+        assert!(poll_once(&mut wait).is_ready());
+        drop(again);
+    }
+}
+
+each_runtime! {
+    async fn the_last_task_of_an_open_tracker_ends_no_wait(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        let task = held(&tracker);
+        let mut wait = tracker.wait();
+        assert!(poll_once(&mut wait).is_pending());
+        drop(task);
+        let again = held(&tracker);
+        assert!(poll_once(&mut wait).is_pending());
+        drop(again);
+    }
+}
+
+each_runtime! {
+    async fn a_close_at_any_point_of_the_exits_ends_the_wait_only_when_empty(rt, _clock) {
+        const TASKS: usize = 5;
+        for close_at in 0..=TASKS {
+            let tracker = TaskTracker::new(&rt);
+            let tasks: Vec<_> = (0..TASKS).map(|_| held(&tracker)).collect();
+            let mut wait = tracker.wait();
+            for (i, task) in tasks.into_iter().enumerate() {
+                assert!(poll_once(&mut wait).is_pending());
+                if i == close_at {
+                    tracker.close();
+                    assert!(poll_once(&mut wait).is_pending(), "closed, not empty");
+                }
+                drop(task);
+            }
+            if close_at == TASKS {
+                assert!(poll_once(&mut wait).is_pending(), "empty, not closed");
+                tracker.close();
+            }
+            assert!(poll_once(&mut wait).is_ready(), "close at {close_at}");
+        }
+    }
+}
+
+each_runtime! {
+    async fn a_close_ends_every_wait(rt, _clock) {
+        let tracker = TaskTracker::new(&rt);
+        let mut waits: Vec<_> = (0..10).map(|_| tracker.wait()).collect();
+        assert!(waits.iter_mut().all(|wait| poll_once(wait).is_pending()));
+        tracker.close();
+        assert!(waits.iter_mut().all(|wait| poll_once(wait).is_ready()));
+    }
 }
 
 each_runtime! {
