@@ -237,24 +237,25 @@ pub fn strict_gather_spawned_tokio() -> Scenario {
                 assert_eq!(out.unwrap().len(), N);
             })
         }),
-        theirs: Box::new(move || {
-            timed(|| {
-                let count = peer_runtime.block_on(async {
-                    let mut set = tokio::task::JoinSet::new();
-                    for i in 0..N as u64 {
-                        set.spawn(async move { i });
-                    }
-                    let mut count = 0;
-                    while let Some(result) = set.join_next().await {
-                        result.unwrap();
-                        count += 1;
-                    }
-                    count
-                });
-                assert_eq!(count, N);
-            })
-        }),
+        theirs: Box::new(move || timed(|| assert_eq!(join_set_of_trivial_tasks(&peer_runtime), N))),
     }
+}
+
+/// The peer of the spawn-and-join rows: `N` trivial tasks in a tokio `JoinSet`, joined; how
+/// many came back.
+pub fn join_set_of_trivial_tasks(runtime: &tokio::runtime::Runtime) -> usize {
+    runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..N as u64 {
+            set.spawn(async move { i });
+        }
+        let mut count = 0;
+        while let Some(result) = set.join_next().await {
+            result.unwrap();
+            count += 1;
+        }
+        count
+    })
 }
 
 /// Fire-and-forget tasks, then a drain: ours spawns them with `spawn_detached`, the API for tasks

@@ -89,6 +89,20 @@ pub fn token_tree_cancel() -> Scenario {
     }
 }
 
+/// `N` trivial tasks in a `TaskGroup`, joined one by one; how many came back.
+async fn group_of_trivial_tasks(rt: &asynchronously::rt::Runtime) -> usize {
+    let mut group = TaskGroup::new(rt);
+    for i in 0..N as u64 {
+        group.spawn(async move { i });
+    }
+    let mut count = 0;
+    while let Some(output) = group.join_next().await {
+        output.unwrap();
+        count += 1;
+    }
+    count
+}
+
 pub fn task_group_tokio() -> Scenario {
     let runtime = Arc::new(tokio_runtime());
     let rt = on_tokio(&runtime);
@@ -100,38 +114,10 @@ pub fn task_group_tokio() -> Scenario {
         unit: Unit::MicrosPerItem,
         items: N,
         ours: Box::new(move || {
-            timed(|| {
-                let count = runtime.block_on(async {
-                    let mut group = TaskGroup::new(&rt);
-                    for i in 0..N as u64 {
-                        group.spawn(async move { i });
-                    }
-                    let mut count = 0;
-                    while let Some(output) = group.join_next().await {
-                        output.unwrap();
-                        count += 1;
-                    }
-                    count
-                });
-                assert_eq!(count, N);
-            })
+            timed(|| assert_eq!(runtime.block_on(group_of_trivial_tasks(&rt)), N))
         }),
         theirs: Box::new(move || {
-            timed(|| {
-                let count = peer_runtime.block_on(async {
-                    let mut set = tokio::task::JoinSet::new();
-                    for i in 0..N as u64 {
-                        set.spawn(async move { i });
-                    }
-                    let mut count = 0;
-                    while let Some(output) = set.join_next().await {
-                        output.unwrap();
-                        count += 1;
-                    }
-                    count
-                });
-                assert_eq!(count, N);
-            })
+            timed(|| assert_eq!(super::join_set_of_trivial_tasks(&peer_runtime), N))
         }),
     }
 }
@@ -145,21 +131,7 @@ pub fn task_group_smol() -> Scenario {
         unit: Unit::MicrosPerItem,
         items: N,
         ours: Box::new(move || {
-            timed(|| {
-                let count = smol::block_on(async {
-                    let mut group = TaskGroup::new(&rt);
-                    for i in 0..N as u64 {
-                        group.spawn(async move { i });
-                    }
-                    let mut count = 0;
-                    while let Some(output) = group.join_next().await {
-                        output.unwrap();
-                        count += 1;
-                    }
-                    count
-                });
-                assert_eq!(count, N);
-            })
+            timed(|| assert_eq!(smol::block_on(group_of_trivial_tasks(&rt)), N))
         }),
         theirs: Box::new(|| {
             timed(|| {
