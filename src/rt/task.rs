@@ -811,7 +811,7 @@ where
 
 /// Where a task reports: what its handle needs of it.
 pub(crate) trait Report<T>: Send + Sync + 'static {
-    /// Called as a poll of the task leaves it pending, with its waker (which an abort wakes).
+    /// Called as the task is polled, with its waker.
     fn polled(&self, waker: &Waker);
     fn is_aborted(&self) -> bool;
     /// Stores the outcome, once; later calls do nothing.
@@ -903,6 +903,7 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
         let key = key(&self);
         let mut this = self.project();
         let report = &*this.report;
+        report.polled(cx.waker());
         if this.future.is_none() {
             // Reported already.
             return Poll::Ready(());
@@ -914,15 +915,7 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
             match catch_unwind(AssertUnwindSafe(|| {
                 poll_unwinding(this.future.as_mut(), cx)
             })) {
-                Ok(Poll::Pending) => {
-                    // Only a pending task needs waking for an abort. Register, then look again:
-                    // an abort in between is seen here, or wakes the new waker.
-                    report.polled(cx.waker());
-                    if report.is_aborted() {
-                        cx.waker().wake_by_ref();
-                    }
-                    return Poll::Pending;
-                }
+                Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(output)) => Ok(output),
                 // The future was dropped during the unwind.
                 Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
