@@ -405,6 +405,20 @@ fn resume(error: JoinError) -> ! {
 }
 
 /// The future of [`TaskGroup::join_next`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::{JoinNext, TaskGroup};
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let mut group = TaskGroup::new(&Runtime::new(ThreadPerTask));
+/// group.spawn(async { 1 });
+/// let next: JoinNext<'_, i32> = group.join_next();
+/// assert_eq!(next.await.unwrap().unwrap(), 1);
+/// # });
+/// ```
 #[must_use = "a JoinNext does nothing unless awaited"]
 pub struct JoinNext<'a, T> {
     group: &'a mut TaskGroup<T>,
@@ -428,6 +442,20 @@ impl<T> fmt::Debug for JoinNext<'_, T> {
 }
 
 /// The future of [`TaskGroup::join_all`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::{JoinAll, TaskGroup};
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let mut group = TaskGroup::new(&Runtime::new(ThreadPerTask));
+/// group.spawn(async { "one" });
+/// let all: JoinAll<&str> = group.join_all();
+/// assert_eq!(all.await, ["one"]);
+/// # });
+/// ```
 #[must_use = "a JoinAll does nothing unless awaited"]
 pub struct JoinAll<T> {
     group: TaskGroup<T>,
@@ -461,6 +489,21 @@ impl<T> fmt::Debug for JoinAll<T> {
 }
 
 /// The future of [`TaskGroup::shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::{GroupShutdown, TaskGroup};
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let mut group = TaskGroup::new(&Runtime::new(ThreadPerTask));
+/// group.spawn(std::future::pending::<()>());
+/// let shutdown: GroupShutdown<'_, ()> = group.shutdown();
+/// shutdown.await;
+/// assert!(group.is_empty());
+/// # });
+/// ```
 #[must_use = "a GroupShutdown does nothing unless awaited; abort_all() aborts without waiting"]
 pub struct GroupShutdown<'a, T> {
     group: &'a mut TaskGroup<T>,
@@ -489,6 +532,20 @@ impl<T> fmt::Debug for GroupShutdown<'_, T> {
 }
 
 /// The future of [`TaskGroup::try_join_all`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use asynchronously::{TaskGroup, TryJoinAll};
+/// use asynchronously::rt::{Runtime, ThreadPerTask};
+///
+/// let mut group = TaskGroup::new(&Runtime::new(ThreadPerTask));
+/// group.spawn(async { Ok::<_, String>(2) });
+/// let all: TryJoinAll<i32, String> = group.try_join_all();
+/// assert_eq!(all.await, Ok(vec![2]));
+/// # });
+/// ```
 #[must_use = "a TryJoinAll does nothing unless awaited"]
 pub struct TryJoinAll<U, E> {
     group: TaskGroup<Result<U, E>>,

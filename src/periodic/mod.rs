@@ -96,6 +96,17 @@ type ErasedJob = Box<dyn FnMut() -> BoxFuture<Result<(), String>> + Send>;
 /// | [`jitter`](PeriodicBuilder::jitter) | none |
 /// | [`runtime`](PeriodicBuilder::runtime) | [`default_runtime()`](crate::rt::default_runtime) |
 /// | [`name`](PeriodicBuilder::name) | `"periodic"` |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::{Periodic, PeriodicBuilder};
+///
+/// let builder: PeriodicBuilder = Periodic::builder(|| {}, Duration::from_secs(10)).fixed_rate(true);
+/// let periodic = builder.name("metrics").build().unwrap();
+/// assert_eq!(periodic.name(), "metrics");
+/// ```
 #[must_use = "a PeriodicBuilder does nothing until .build() or .start()"]
 pub struct PeriodicBuilder {
     job: ErasedJob,
