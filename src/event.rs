@@ -252,3 +252,25 @@ impl fmt::Debug for EventWait {
             .finish()
     }
 }
+
+/// Waits until `done()` holds, woken through `event`: listens, then checks again, so that a
+/// notification between a check and `listen` is not lost. `listener` keeps the listening from
+/// one poll to the next (it allocates only once a wait has to wait).
+pub(crate) fn poll_until(
+    event: &event_listener::Event,
+    listener: &mut Option<EventListener>,
+    cx: &mut Context<'_>,
+    done: impl Fn() -> bool,
+) -> Poll<()> {
+    while !done() {
+        match listener {
+            Some(listening) => {
+                ready!(Pin::new(listening).poll(cx));
+                *listener = None;
+            }
+            None => *listener = Some(event.listen()),
+        }
+    }
+    *listener = None;
+    Poll::Ready(())
+}

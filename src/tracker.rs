@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use event_listener::EventListener;
 
+use crate::event::poll_until;
 use crate::rt::{JoinHandle, Runtime};
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -367,12 +368,10 @@ pub struct TaskTrackerWaitFuture<'a> {
     listener: Option<EventListener>,
 }
 
-impl TaskTrackerWaitFuture<'_> {
-    fn is_over(&self) -> bool {
-        self.over
-            || self.inner.is_closed_and_empty()
-            || self.inner.exits.load(Ordering::Acquire) != self.exits
-    }
+/// Whether a wait begun at the count of exits `exits` is over: the tracker is closed and empty,
+/// or was since.
+fn is_over(inner: &Inner, exits: usize) -> bool {
+    inner.is_closed_and_empty() || inner.exits.load(Ordering::Acquire) != exits
 }
 
 impl Future for TaskTrackerWaitFuture<'_> {
@@ -380,18 +379,11 @@ impl Future for TaskTrackerWaitFuture<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        // Listen, then check: an exit between the two is not lost.
-        while !this.is_over() {
-            match &mut this.listener {
-                None => this.listener = Some(this.inner.waiters.listen()),
-                Some(listener) => {
-                    ready!(Pin::new(listener).poll(cx));
-                    this.listener = None;
-                }
-            }
-        }
+        let (inner, exits, over) = (this.inner, this.exits, this.over);
+        ready!(poll_until(&inner.waiters, &mut this.listener, cx, || {
+            over || is_over(inner, exits)
+        }));
         this.over = true;
-        this.listener = None;
         Poll::Ready(())
     }
 }
@@ -399,7 +391,7 @@ impl Future for TaskTrackerWaitFuture<'_> {
 impl fmt::Debug for TaskTrackerWaitFuture<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskTrackerWaitFuture")
-            .field("is_over", &self.is_over())
+            .field("is_over", &(self.over || is_over(self.inner, self.exits)))
             .finish()
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use event_listener::EventListener;
 use futures::task::AtomicWaker;
 
+use crate::event::poll_until;
 use crate::job::Job;
 use crate::rt::{BoxFuture, Runtime};
 use crate::sync::{Mutex, lock};
@@ -793,16 +794,9 @@ impl End {
             return Poll::Ready(false);
         };
         let shared = &periodic.shared;
-        // Listen, then check: an end between the two is not missed.
-        while !shared.ended.load(Ordering::SeqCst) {
-            match listener {
-                Some(listening) => {
-                    ready!(Pin::new(listening).poll(cx));
-                    *listener = None;
-                }
-                None => *listener = Some(shared.end.listen()),
-            }
-        }
+        ready!(poll_until(&shared.end, listener, cx, || shared
+            .ended
+            .load(Ordering::SeqCst)));
         *self = End::Over;
         Poll::Ready(true)
     }
