@@ -948,6 +948,10 @@ impl<'a, T, E> Controller<'a, T, E> {
 
 /// The loop of [`retry`]: an `FnMut` that makes each attempt's future, so that the retry is `Send`
 /// whenever that future is.
+///
+/// The three loops share their decisions ([`Controller::next`]) and write out the pause after
+/// them: as an `async fn` of its own it cost 43 instructions a retry more (the "retry ... zero
+/// sleep" rows went from 71 to 114, against backon's 79).
 async fn drive<F, Fut, T, E>(mut op: F, slot: Slot<'_, T, E>) -> Result<T, E>
 where
     F: FnMut() -> Fut,
