@@ -14,11 +14,6 @@ use asynchronously::CancellationToken;
 use common::{DropCounter, pending_counted, until};
 use futures::FutureExt;
 
-/// Polls `future` once, with a waker that does nothing.
-fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
-}
-
 each_runtime! {
     /// Tasks waiting on a token, its clones and its descendants all wake at one cancel, on
     /// another task's thread.
@@ -55,13 +50,13 @@ each_runtime! {
         let mut borrowed = token.cancelled();
         let mut owned = token.clone().cancelled_owned();
         let dropped = token.clone().cancelled_owned();
-        assert!(poll_once(&mut borrowed).is_pending());
-        assert!(poll_once(&mut owned).is_pending());
+        assert!((&mut borrowed).now_or_never().is_none());
+        assert!((&mut owned).now_or_never().is_none());
         drop(dropped);
         let waiter = rt.spawn(token.clone().cancelled_owned());
         token.cancel();
-        assert!(poll_once(&mut borrowed).is_ready());
-        assert!(poll_once(&mut owned).is_ready());
+        assert!((&mut borrowed).now_or_never().is_some());
+        assert!((&mut owned).now_or_never().is_some());
         waiter.await.unwrap();
     }
 }
@@ -288,7 +283,7 @@ fn a_waiters_waker_may_use_the_tokens_being_cancelled() {
         );
         root.cancel();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
-        assert!(poll_once(&mut wait).is_ready());
+        assert!((&mut wait).now_or_never().is_some());
     });
 }
 
@@ -329,7 +324,7 @@ each_runtime! {
 fn a_dropped_wait_frees_its_place_for_the_next() {
     let token = CancellationToken::new();
     let mut waits: Vec<_> = (0..3).map(|_| Box::pin(token.cancelled())).collect();
-    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_pending()));
+    assert!(waits.iter_mut().all(|wait| wait.now_or_never().is_none()));
     drop(waits.remove(1));
     // Each new wait takes a freed place; each waiter is woken once, by its own waker.
     let woken: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
@@ -352,5 +347,5 @@ fn a_dropped_wait_frees_its_place_for_the_next() {
     }
     token.cancel();
     assert!(woken.iter().all(|count| count.load(Ordering::SeqCst) == 1));
-    assert!(waits.iter_mut().all(|wait| poll_once(wait).is_ready()));
+    assert!(waits.iter_mut().all(|wait| wait.now_or_never().is_some()));
 }

@@ -4,16 +4,10 @@
 mod common;
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 
 use asynchronously::TaskTracker;
-use common::{DropCounter, pending_counted, until};
-
-/// Polls `future` once, with a waker that does nothing.
-fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
-}
+use common::{DropCounter, pending_counted};
+use futures::FutureExt;
 
 /// A tracked future that never ends: holds one place in the tracker until dropped.
 fn held(tracker: &TaskTracker) -> impl Future<Output = ()> + Unpin {
@@ -49,8 +43,8 @@ each_runtime! {
     async fn a_wait_on_an_open_empty_tracker_is_pending(rt, _clock) {
         let tracker = TaskTracker::new(&rt);
         let mut wait = tracker.wait();
-        assert!(poll_once(&mut wait).is_pending());
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
+        assert!((&mut wait).now_or_never().is_none());
     }
 }
 
@@ -58,12 +52,12 @@ each_runtime! {
     async fn a_wait_made_while_closed_and_empty_is_over_even_after_a_reopen(rt, _clock) {
         let tracker = TaskTracker::new(&rt);
         tracker.close();
-        assert!(poll_once(&mut tracker.wait()).is_ready());
+        assert!(tracker.wait().now_or_never().is_some());
         let mut wait = tracker.wait();
         tracker.reopen();
-        assert!(poll_once(&mut wait).is_ready());
+        assert!((&mut wait).now_or_never().is_some());
         assert!(
-            poll_once(&mut tracker.wait()).is_pending(),
+            tracker.wait().now_or_never().is_none(),
             "a wait made after the reopen waits"
         );
     }
@@ -73,15 +67,15 @@ each_runtime! {
     async fn a_close_ends_a_pending_wait_even_if_reopened_before_the_next_poll(rt, _clock) {
         let tracker = TaskTracker::new(&rt);
         let mut wait = tracker.wait();
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
         tracker.close();
         tracker.reopen();
-        assert!(poll_once(&mut wait).is_ready());
+        assert!((&mut wait).now_or_never().is_some());
         // Made before the poll too: a wait made before an exit it never polled through is over.
         let mut unpolled = tracker.wait();
         tracker.close();
         tracker.reopen();
-        assert!(poll_once(&mut unpolled).is_ready());
+        assert!((&mut unpolled).now_or_never().is_some());
     }
 }
 
@@ -91,10 +85,10 @@ each_runtime! {
         tracker.close();
         let task = held(&tracker);
         let mut wait = tracker.wait();
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
         drop(task);
         let again = held(&tracker);
-        assert!(poll_once(&mut wait).is_ready());
+        assert!((&mut wait).now_or_never().is_some());
         drop(again);
     }
 }
@@ -104,10 +98,10 @@ each_runtime! {
         let tracker = TaskTracker::new(&rt);
         let task = held(&tracker);
         let mut wait = tracker.wait();
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
         drop(task);
         let again = held(&tracker);
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
         drop(again);
     }
 }
@@ -120,18 +114,18 @@ each_runtime! {
             let tasks: Vec<_> = (0..TASKS).map(|_| held(&tracker)).collect();
             let mut wait = tracker.wait();
             for (i, task) in tasks.into_iter().enumerate() {
-                assert!(poll_once(&mut wait).is_pending());
+                assert!((&mut wait).now_or_never().is_none());
                 if i == close_at {
                     tracker.close();
-                    assert!(poll_once(&mut wait).is_pending(), "closed, not empty");
+                    assert!((&mut wait).now_or_never().is_none(), "closed, not empty");
                 }
                 drop(task);
             }
             if close_at == TASKS {
-                assert!(poll_once(&mut wait).is_pending(), "empty, not closed");
+                assert!((&mut wait).now_or_never().is_none(), "empty, not closed");
                 tracker.close();
             }
-            assert!(poll_once(&mut wait).is_ready(), "close at {close_at}");
+            assert!((&mut wait).now_or_never().is_some(), "close at {close_at}");
         }
     }
 }
@@ -140,9 +134,9 @@ each_runtime! {
     async fn a_close_ends_every_wait(rt, _clock) {
         let tracker = TaskTracker::new(&rt);
         let mut waits: Vec<_> = (0..10).map(|_| tracker.wait()).collect();
-        assert!(waits.iter_mut().all(|wait| poll_once(wait).is_pending()));
+        assert!(waits.iter_mut().all(|wait| wait.now_or_never().is_none()));
         tracker.close();
-        assert!(waits.iter_mut().all(|wait| poll_once(wait).is_ready()));
+        assert!(waits.iter_mut().all(|wait| wait.now_or_never().is_some()));
     }
 }
 
@@ -162,7 +156,7 @@ each_runtime! {
         }
         let mut wait = tracker.wait();
         assert_eq!(tracker.len(), 1);
-        assert!(poll_once(&mut wait).is_pending());
+        assert!((&mut wait).now_or_never().is_none());
         release.send(()).unwrap();
         wait.await;
         assert!(tracker.is_empty());
@@ -179,7 +173,7 @@ each_runtime! {
         let drops = DropCounter::new();
         let task = tracker.spawn(pending_counted::<()>(&drops));
         tracker.close();
-        until(|| tracker.len() == 1).await;
+        assert_eq!(tracker.len(), 1);
         task.abort();
         tracker.wait().await;
         assert_eq!(drops.count(), 1);
