@@ -236,7 +236,8 @@ pub struct StrictGatherSpawned<T, E> {
     failure: Option<(usize, Failure<E>)>,
 }
 
-enum Failure<E> {
+/// The first failure of a set of tasks: an error it returned, or why it gave no output.
+pub(crate) enum Failure<E> {
     Error(E),
     Join(JoinError),
 }

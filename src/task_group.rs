@@ -9,7 +9,8 @@ use std::task::{Context, Poll, Wake, Waker, ready};
 
 use futures::stream::{FuturesUnordered, Stream};
 
-use crate::rt::{AbortHandle, JoinError, JoinHandle, Runtime};
+use crate::gather::Failure;
+use crate::rt::{AbortHandle, JoinError, JoinHandle, Runtime, TaskId};
 
 /// A set of tasks that owns them and their outputs: tokio's `JoinSet`, on any runtime.
 ///
@@ -55,12 +56,23 @@ struct Entry<T> {
 }
 
 impl<T> Future for Entry<T> {
-    type Output = (u64, Result<T, JoinError>);
+    type Output = Joined<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let output = ready!(Pin::new(&mut self.handle).poll(cx));
-        Poll::Ready((self.place, output))
+        Poll::Ready(Joined {
+            place: self.place,
+            id: self.handle.id(),
+            output,
+        })
     }
+}
+
+/// A task that ended: its place in spawn order, its id, and its output.
+struct Joined<T> {
+    place: u64,
+    id: TaskId,
+    output: Result<T, JoinError>,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
@@ -201,7 +213,7 @@ impl<T: Send + 'static> TaskGroup<T> {
             let yielded = Arc::new(Yielded(AtomicBool::new(false)));
             let waker = Waker::from(yielded.clone());
             match Pin::new(&mut self.tasks).poll_next(&mut Context::from_waker(&waker)) {
-                Poll::Ready(entry) => return entry.map(|(_, output)| output),
+                Poll::Ready(joined) => return joined.map(|joined| joined.output),
                 Poll::Pending if yielded.0.load(Ordering::SeqCst) => continue,
                 Poll::Pending => return None,
             }
@@ -210,7 +222,7 @@ impl<T: Send + 'static> TaskGroup<T> {
 
     /// Every task's output, in the order they finish. A task's panic resumes here, as
     /// `JoinSet::join_all`'s does (the other tasks are aborted, as the group is dropped); a task
-    /// that was aborted is a panic too, with its error's message.
+    /// that was aborted is a panic too, `task 12 was cancelled`.
     ///
     /// # Examples
     ///
@@ -331,21 +343,18 @@ impl<T: Send + 'static> TaskGroup<T> {
             .for_each(|entry| entry.handle.detach());
     }
 
-    /// The next task to finish, with its place; `None` once the group is empty.
-    fn poll_join_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(u64, Result<T, JoinError>)>> {
+    /// The next task to finish; `None` once the group is empty.
+    fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Joined<T>>> {
         Pin::new(&mut self.tasks).poll_next(cx)
     }
 }
 
 impl<U: Send + 'static, E: Send + 'static> TaskGroup<Result<U, E>> {
-    /// asyncio's `TaskGroup` (and [`strict_gather`](crate::strict_gather)) on a set of tasks:
-    /// every task's `Ok`, in spawn order; or, at the first `Err` in time, the other tasks are
-    /// aborted, awaited until their futures were dropped, and that error comes back. A panic
-    /// before any `Err` resumes here (the other tasks are aborted, as the group is dropped), and
-    /// so does a task that was aborted, as in [`join_all`](TaskGroup::join_all).
+    /// asyncio's `TaskGroup` (and [`strict_gather_spawned`](crate::strict_gather_spawned)) on a
+    /// set of tasks: every task's `Ok`, in spawn order; or, at the first failure in time, the
+    /// other tasks are aborted and awaited until their futures were dropped, and then that
+    /// failure comes out: an `Err` is returned, a panic resumes here, and a task that was
+    /// aborted is a panic that names it.
     ///
     /// # Examples
     ///
@@ -370,7 +379,7 @@ impl<U: Send + 'static, E: Send + 'static> TaskGroup<Result<U, E>> {
         TryJoinAll {
             oks: Vec::with_capacity(self.len()),
             group: self,
-            error: None,
+            failure: None,
         }
     }
 }
@@ -396,11 +405,12 @@ impl Wake for Yielded {
     }
 }
 
-/// An output a task could not give: its panic resumes, or its cancel becomes one.
-fn resume(error: JoinError) -> ! {
+/// An output task `id` could not give: its panic resumes, or its cancel becomes one that names
+/// it, in tokio's words.
+fn resume(id: TaskId, error: JoinError) -> ! {
     match error.into_panic() {
         Ok(payload) => std::panic::resume_unwind(payload),
-        Err(error) => panic!("{error}"),
+        Err(_) => panic!("task {id} was cancelled"),
     }
 }
 
@@ -429,7 +439,7 @@ impl<T: Send + 'static> Future for JoinNext<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let next = ready!(self.group.poll_join_next(cx));
-        Poll::Ready(next.map(|(_, output)| output))
+        Poll::Ready(next.map(|joined| joined.output))
     }
 }
 
@@ -467,10 +477,10 @@ impl<T: Send + 'static> Future for JoinAll<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
         let this = &mut *self;
-        while let Some((_, output)) = ready!(this.group.poll_join_next(cx)) {
+        while let Some(Joined { id, output, .. }) = ready!(this.group.poll_join_next(cx)) {
             match output {
                 Ok(output) => this.outputs.push(output),
-                Err(error) => resume(error),
+                Err(error) => resume(id, error),
             }
         }
         Poll::Ready(std::mem::take(&mut this.outputs))
@@ -551,8 +561,8 @@ pub struct TryJoinAll<U, E> {
     group: TaskGroup<Result<U, E>>,
     /// The `Ok`s so far, with their tasks' places.
     oks: Vec<(u64, U)>,
-    /// The first error: the rest are aborted and drained, then it comes back.
-    error: Option<E>,
+    /// The first failure: the rest are aborted and drained, then it comes out.
+    failure: Option<(TaskId, Failure<E>)>,
 }
 
 impl<U: Send + 'static, E: Send + 'static> Future for TryJoinAll<U, E> {
@@ -560,22 +570,26 @@ impl<U: Send + 'static, E: Send + 'static> Future for TryJoinAll<U, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        while let Some((place, output)) = ready!(this.group.poll_join_next(cx)) {
-            if this.error.is_some() {
-                // Draining the aborted: their outcomes, panics too, give way to the error.
+        while let Some(Joined { place, id, output }) = ready!(this.group.poll_join_next(cx)) {
+            if this.failure.is_some() {
+                // Draining the aborted: their outcomes, panics too, give way to the first.
                 continue;
             }
-            match output {
-                Ok(Ok(ok)) => this.oks.push((place, ok)),
-                Ok(Err(error)) => {
-                    this.error = Some(error);
-                    this.group.abort_all();
+            let failure = match output {
+                Ok(Ok(ok)) => {
+                    this.oks.push((place, ok));
+                    continue;
                 }
-                Err(error) => resume(error),
-            }
+                Ok(Err(error)) => Failure::Error(error),
+                Err(error) => Failure::Join(error),
+            };
+            this.failure = Some((id, failure));
+            this.group.abort_all();
         }
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Err(error));
+        match this.failure.take() {
+            Some((_, Failure::Error(error))) => return Poll::Ready(Err(error)),
+            Some((id, Failure::Join(error))) => resume(id, error),
+            None => {}
         }
         let mut oks = std::mem::take(&mut this.oks);
         oks.sort_unstable_by_key(|&(place, _)| place);
@@ -590,7 +604,7 @@ impl<U, E> fmt::Debug for TryJoinAll<U, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryJoinAll")
             .field("group", &self.group)
-            .field("failed", &self.error.is_some())
+            .field("failed", &self.failure.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -304,7 +304,8 @@ each_runtime! {
 }
 
 each_runtime! {
-    /// `try_join_all`: a panic before any `Err` resumes, and the other tasks are aborted.
+    /// `try_join_all`: a panic before any `Err` resumes once the other tasks were aborted and
+    /// their futures dropped, as an `Err` comes back.
     async fn try_join_all_resumes_a_panic(rt, _clock) {
         let mut group = TaskGroup::new(&rt);
         let drops = DropCounter::new();
@@ -312,7 +313,20 @@ each_runtime! {
         group.spawn(async { panic!("boom") });
         let panic = AssertUnwindSafe(group.try_join_all()).catch_unwind().await.unwrap_err();
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom"));
-        until(|| drops.count() == 1).await;
+        assert_eq!(drops.count(), 1, "the other future was dropped before the panic resumed");
+    }
+}
+
+each_runtime! {
+    /// A task aborted by its handle cannot give `join_all` an output: it panics, naming the task
+    /// in tokio's words.
+    async fn join_all_panics_naming_an_aborted_task(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let aborted = group.spawn(std::future::pending::<()>());
+        aborted.abort();
+        let panic = AssertUnwindSafe(group.join_all()).catch_unwind().await.unwrap_err();
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert_eq!(*message, format!("task {} was cancelled", aborted.id()));
     }
 }
 
