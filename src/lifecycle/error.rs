@@ -24,13 +24,19 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// assert_eq!(PhaseKind::Init.to_string(), "init");
 /// assert_eq!(PhaseKind::Deinit.to_string(), "deinit");
+/// assert_eq!(PhaseKind::Run.to_string(), "run");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PhaseKind {
     /// Initialisation: Python's `async_init`.
     Init,
     /// De-initialisation: Python's `async_deinit`.
     Deinit,
+    /// The long-running part between the two, [`Component::on_run`](super::Component::on_run),
+    /// which a [`Service`](super::Service) runs: only errors name it (a [`Lifecycle`](super::Lifecycle)
+    /// has an init and a deinit phase).
+    Run,
 }
 
 impl fmt::Display for PhaseKind {
@@ -38,6 +44,7 @@ impl fmt::Display for PhaseKind {
         f.write_str(match self {
             Self::Init => "init",
             Self::Deinit => "deinit",
+            Self::Run => "run",
         })
     }
 }
@@ -74,7 +81,8 @@ pub enum LifecycleError {
         /// The phase.
         phase: PhaseKind,
     },
-    /// The component's hook returned an error or panicked (the panic is a
+    /// The component's hook (`on_init`, `on_deinit`, or `on_run` as phase
+    /// [`Run`](PhaseKind::Run)) returned an error or panicked (the panic is a
     /// [`PanicPayload`](crate::rt::PanicPayload)).
     #[error("component `{component}` failed during {phase}")]
     Failed {
@@ -113,10 +121,52 @@ pub enum LifecycleError {
         /// The timeout.
         after: Duration,
     },
+    /// A [`Service`](super::Service)'s deinit took longer than its
+    /// [`shutdown_timeout`](super::Service::shutdown_timeout): it was abandoned (each unfinished
+    /// hook's future dropped).
+    #[error("shutdown timed out; still in deinit: {}", list(stuck))]
+    ShutdownTimedOut {
+        /// The components whose `on_deinit` was still running, in the order they started.
+        stuck: Vec<String>,
+    },
+    /// A second signal came during a [`Service`](super::Service)'s shutdown: the deinit was
+    /// abandoned (each unfinished hook's future dropped).
+    #[error("shutdown forced by a second signal; still in deinit: {}", list(stuck))]
+    ForcedShutdown {
+        /// The components whose `on_deinit` was still running, in the order they started.
+        stuck: Vec<String>,
+    },
+    /// [`Service::run`](super::Service::run) was given a root whose init was called and did not
+    /// finish, or whose deinit was called: the service would not own its lifecycle.
+    #[error("cannot run component `{component}` as a service: its {phase} was already called")]
+    AlreadyCalled {
+        /// The root.
+        component: String,
+        /// The phase called before.
+        phase: PhaseKind,
+    },
+    /// [`Service::catch_signals`](super::Service::catch_signals) could not be honoured: it was
+    /// called twice on one service, another running service of the process catches them, or
+    /// the OS refused.
+    #[error("cannot catch signals")]
+    CatchSignals {
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// `a, b`, or `none` for an empty list.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 impl LifecycleError {
-    /// The component the error is about (the first on the path, for a cycle).
+    /// The component the error is about (the first on the path, for a cycle; the first stuck,
+    /// for a shutdown; `""` when there is none).
     ///
     /// # Examples
     ///
@@ -131,8 +181,13 @@ impl LifecycleError {
             Self::AlreadyScheduled { component, .. }
             | Self::Failed { component, .. }
             | Self::DependencyFailed { component, .. }
-            | Self::TimedOut { component, .. } => component,
+            | Self::TimedOut { component, .. }
+            | Self::AlreadyCalled { component, .. } => component,
             Self::Cycle { path } => path.first().map_or("", String::as_str),
+            Self::ShutdownTimedOut { stuck } | Self::ForcedShutdown { stuck } => {
+                stuck.first().map_or("", String::as_str)
+            }
+            Self::CatchSignals { .. } => "",
         }
     }
 }

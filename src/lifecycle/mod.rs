@@ -85,11 +85,12 @@ mod error;
 mod graph;
 mod phase;
 mod run;
+mod service;
 
 pub use self::children::{ChildSource, Children};
 pub use self::error::{BoxError, LifecycleError, PhaseKind};
 pub use self::phase::{Lifecycle, Phase};
-pub use self::run::run_until;
+pub use self::service::{PhaseTime, Service, ShutdownCause, ShutdownReport, Signal, run_until};
 
 /// A part of a service with a lifecycle: Python's `AsyncInitable` and `AsyncDeinitable` in one.
 ///
@@ -163,6 +164,67 @@ pub trait Component: Send + Sync {
     fn children(&self) -> Children<'_> {
         Children::none()
     }
+
+    /// The component's long-running part (an accept loop, a consumer), which a [`Service`] runs:
+    /// it starts once the component's init finished and is dropped as its deinit starts, after
+    /// what depends on it finished deinit, so dependency order holds for it too. Pending forever
+    /// by default.
+    ///
+    /// An `Ok` ends only this part. An `Err` or a panic starts the service's shutdown, and
+    /// [`Service::run`] returns it after the deinit, as [`LifecycleError::Failed`] with phase
+    /// [`PhaseKind::Run`]. `init()` and `deinit()` alone never call it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use asynchronously::lifecycle::{BoxError, Component, Lifecycle, PhaseKind, Service};
+    ///
+    /// #[derive(Default)]
+    /// struct Consumer { lifecycle: Lifecycle, handled: AtomicU32 }
+    ///
+    /// impl Component for Consumer {
+    ///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+    ///     async fn on_run(&self) -> Result<(), BoxError> {
+    ///         for _ in 0..3 {
+    ///             self.handled.fetch_add(1, Ordering::Relaxed); // handle a message
+    ///         }
+    ///         Err("the queue went away".into())
+    ///     }
+    /// }
+    ///
+    /// let consumer = Consumer::default();
+    /// let error = Service::new(&consumer).run().await.unwrap_err();
+    /// assert_eq!(error.to_string(), "component `Consumer` failed during run");
+    /// assert_eq!(consumer.handled.load(Ordering::Relaxed), 3);
+    /// assert!(consumer.lifecycle().deinit_phase().finished().is_set()); // shut down first
+    /// # });
+    /// ```
+    fn on_run(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        Idle
+    }
+}
+
+/// The `on_run` of a component that has none: pending forever. A service recognises it by its
+/// type and runs nothing for it (the "lifecycle" rows: a leaf costs no future of its own).
+struct Idle;
+
+impl Future for Idle {
+    type Output = Result<(), BoxError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Whether `future` is the default [`Idle`]. Its type cannot be compared by `TypeId` (a hook's
+/// future borrows, so it is not `'static`); a zero-sized type named as ours is ours.
+fn is_idle<F>(_: &F) -> bool {
+    std::mem::size_of::<F>() == 0 && std::any::type_name::<F>() == std::any::type_name::<Idle>()
 }
 
 /// The hook of a component that has none: done at once. Zero-sized, so that the box a run puts a
@@ -362,6 +424,9 @@ macro_rules! delegate_component {
             fn children(&self) -> Children<'_> {
                 (**self).children()
             }
+            fn on_run(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).on_run()
+            }
         }
     )+};
 }
@@ -379,6 +444,8 @@ pub(crate) trait DynComponent: Send + Sync {
     /// box does not allocate for).
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>>;
     fn dyn_children(&self) -> Children<'_>;
+    /// Whether `on_run` is not the default (`dyn_hook(PhaseKind::Run)` makes it).
+    fn dyn_has_on_run(&self) -> bool;
 }
 
 impl<C: Component> DynComponent for C {
@@ -400,10 +467,14 @@ impl<C: Component> DynComponent for C {
         match kind {
             PhaseKind::Init => Box::pin(self.on_init()),
             PhaseKind::Deinit => Box::pin(self.on_deinit()),
+            PhaseKind::Run => Box::pin(self.on_run()),
         }
     }
     fn dyn_children(&self) -> Children<'_> {
         self.children()
+    }
+    fn dyn_has_on_run(&self) -> bool {
+        !is_idle(&self.on_run())
     }
 }
 

@@ -146,6 +146,7 @@ impl Lifecycle {
         match kind {
             PhaseKind::Init => &self.init,
             PhaseKind::Deinit => &self.deinit,
+            PhaseKind::Run => unreachable!("`on_run` is not a phase of the lifecycle"),
         }
     }
 
@@ -153,6 +154,7 @@ impl Lifecycle {
         match kind {
             PhaseKind::Init => self.init_timeout,
             PhaseKind::Deinit => self.deinit_timeout,
+            PhaseKind::Run => None,
         }
     }
 
@@ -245,6 +247,7 @@ impl Record {
         match kind {
             PhaseKind::Init => &mut self.init,
             PhaseKind::Deinit => &mut self.deinit,
+            PhaseKind::Run => unreachable!("`on_run` is not a phase of the lifecycle"),
         }
     }
 
@@ -259,6 +262,9 @@ struct Waits {
     futures: Vec<BoxFuture<()>>,
     /// `after` edges, kept for the cycle check.
     afters: Vec<Weak<PhaseInner>>,
+    /// A service's stops of the component's `on_run` (deinit only), taken when the phase is
+    /// scheduled and awaited after everything else it waits for.
+    stops: Vec<BoxFuture<()>>,
 }
 
 impl PhaseInner {
@@ -321,12 +327,17 @@ pub(crate) struct Dependencies {
     pub(crate) afters: Vec<Arc<PhaseInner>>,
     /// `after` targets dropped before this phase was scheduled.
     pub(crate) dropped_afters: usize,
+    /// A service's stops of `on_run`, awaited last.
+    pub(crate) stops: Vec<BoxFuture<()>>,
 }
 
 impl Dependencies {
     /// Nothing to wait for before the phase starts.
     pub(crate) fn is_empty(&self) -> bool {
-        self.futures.is_empty() && self.afters.is_empty() && self.dropped_afters == 0
+        self.futures.is_empty()
+            && self.afters.is_empty()
+            && self.dropped_afters == 0
+            && self.stops.is_empty()
     }
 }
 
@@ -414,6 +425,20 @@ impl Phase {
         Ok(())
     }
 
+    /// Makes the phase run `stop` last before it starts, after its `after` phases and
+    /// `wait_before` futures: how a service drops a component's `on_run` as its deinit starts.
+    pub(crate) fn stop_before(
+        &self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LifecycleError> {
+        let mut record = lock(&self.inner.record);
+        if self.is_scheduled() {
+            return Err(self.already_scheduled(&record));
+        }
+        record.waits(self.kind()).stops.push(Box::pin(stop));
+        Ok(())
+    }
+
     /// Makes this phase wait until `other` has finished.
     ///
     /// Recorded as an edge, so that a cycle is reported by `init()` / `deinit()` as
@@ -491,7 +516,7 @@ impl Phase {
             }
             let waits = record.waits(self.kind());
             self.inner.is_scheduled.store(true, Ordering::Release);
-            if waits.futures.is_empty() && waits.afters.is_empty() {
+            if waits.futures.is_empty() && waits.afters.is_empty() && waits.stops.is_empty() {
                 // Most phases wait for nothing.
                 drop(record);
                 self.inner.scheduled.set();
@@ -499,6 +524,7 @@ impl Phase {
             }
             let mut dependencies = Dependencies {
                 futures: std::mem::take(&mut waits.futures),
+                stops: std::mem::take(&mut waits.stops),
                 ..Dependencies::default()
             };
             for after in &waits.afters {

@@ -18,12 +18,14 @@ use std::task::{Context, Poll, ready};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
+use std::time::Instant;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::phase::{Dependencies, Phase, Scheduled};
-use super::{BoxError, Component, ComponentExt, DynComponent, LifecycleError, PhaseKind, graph};
+use super::{BoxError, Component, DynComponent, LifecycleError, PhaseKind, graph};
 use crate::gather::strict_gather;
-use crate::rt::PanicPayload;
+use crate::rt::{PanicPayload, Runtime};
+use crate::sync::{Mutex, lock};
 
 /// Which components a deinit takes down.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,13 +36,77 @@ pub(crate) enum Teardown {
     OnlyInitialized,
 }
 
+/// What a [`Service`](super::Service) watches in the runs it makes: which components finished
+/// init (to start their `on_run`), and in deinit, when each phase started and ended, and whose
+/// hook is running. Runs of `init()` and `deinit()` have none.
+pub(crate) struct Observer<'a> {
+    timer: Runtime,
+    seen: Mutex<Seen<'a>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Seen<'a> {
+    /// Components that finished init and have an `on_run`, not yet taken by the service.
+    pub(crate) up: Vec<&'a dyn DynComponent>,
+    /// What happened in deinit, in order.
+    pub(crate) marks: Vec<Mark<'a>>,
+}
+
+pub(crate) struct Mark<'a> {
+    pub(crate) component: &'a dyn DynComponent,
+    pub(crate) at: Instant,
+    pub(crate) moment: Moment,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Moment {
+    Started,
+    /// Its hook did not return at once.
+    HookPending,
+    HookDone,
+    Over {
+        failed: bool,
+    },
+}
+
+impl<'a> Observer<'a> {
+    pub(crate) fn new(timer: Runtime) -> Self {
+        Self {
+            timer,
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    pub(crate) fn seen(&self) -> crate::sync::MutexGuard<'_, Seen<'a>> {
+        lock(&self.seen)
+    }
+
+    fn mark(&self, component: &'a dyn DynComponent, moment: Moment) {
+        let at = self.timer.timer().now();
+        self.seen().marks.push(Mark {
+            component,
+            at,
+            moment,
+        });
+    }
+}
+
 /// `init()` / `deinit()` on a root: a second call warns; then the cycle check; then the run.
 pub(crate) async fn run_top<C: Component>(
     component: &C,
     kind: PhaseKind,
     teardown: Teardown,
 ) -> Result<(), LifecycleError> {
-    let component: &dyn DynComponent = component;
+    run_observed(component, kind, teardown, None).await
+}
+
+/// [`run_top`], watched by a service.
+pub(crate) async fn run_observed<'a>(
+    component: &'a dyn DynComponent,
+    kind: PhaseKind,
+    teardown: Teardown,
+    observer: Option<&'a Observer<'a>>,
+) -> Result<(), LifecycleError> {
     if component.dyn_lifecycle().phase(kind).is_scheduled() {
         log::warn!(
             "{}: {kind} was already called; this call does nothing",
@@ -49,7 +115,7 @@ pub(crate) async fn run_top<C: Component>(
         return Ok(());
     }
     graph::check(component, kind)?;
-    run_subtree(component, kind, teardown, None).await
+    run_subtree(component, kind, teardown, None, observer).await
 }
 
 /// Runs phase `kind` of `component` and its subtree, within the component's timeout if it has
@@ -59,10 +125,11 @@ fn run_subtree<'a>(
     kind: PhaseKind,
     teardown: Teardown,
     parent: Option<&'a dyn DynComponent>,
+    observer: Option<&'a Observer<'a>>,
 ) -> impl Future<Output = Result<(), LifecycleError>> + Send + 'a {
     // Made now, not when first polled: a run dropped unpolled still fails its phase as
     // cancelled before it started.
-    let run = Run::new(component, kind, teardown, parent);
+    let run = Run::new(component, kind, teardown, parent, observer);
     let lifecycle = component.dyn_lifecycle();
     async move {
         let Some(limit) = lifecycle.timeout(kind) else {
@@ -242,6 +309,7 @@ struct Run<'a> {
     teardown: Teardown,
     /// The component outside this run that it is part of, for a diamond's error.
     parent: Option<&'a dyn DynComponent>,
+    observer: Option<&'a Observer<'a>>,
     /// What the phases wait for. Dropped before `phases`: a cancelled hook is gone before its
     /// phase fails.
     steps: FuturesUnordered<Step<'a>>,
@@ -262,11 +330,13 @@ impl<'a> Run<'a> {
         kind: PhaseKind,
         teardown: Teardown,
         parent: Option<&'a dyn DynComponent>,
+        observer: Option<&'a Observer<'a>>,
     ) -> Self {
         Self {
             kind,
             teardown,
             parent,
+            observer,
             steps: FuturesUnordered::new(),
             phases: vec![PhaseRun {
                 component: root,
@@ -351,7 +421,7 @@ impl<'a> Run<'a> {
             if lifecycle.timeout(kind).is_some() {
                 // Its subtree is a run of its own, within its timeout.
                 let parent = self.phases[parent].component;
-                let subtree = run_subtree(component, kind, teardown, Some(parent));
+                let subtree = run_subtree(component, kind, teardown, Some(parent), self.observer);
                 return self.wait(at, State::Elsewhere, Wait::Subtree(Box::pin(subtree)));
             }
         }
@@ -409,6 +479,7 @@ impl<'a> Run<'a> {
         let component = self.component(at);
         let lifecycle = component.dyn_lifecycle();
         lifecycle.phase(self.kind).start();
+        self.observe(component, Moment::Started);
         log::debug!("{}: {} started", component.dyn_name(), self.kind);
         match self.kind {
             PhaseKind::Init => {
@@ -419,7 +490,7 @@ impl<'a> Run<'a> {
                     self.open(at, children)
                 }
             }
-            PhaseKind::Deinit => {
+            PhaseKind::Deinit | PhaseKind::Run => {
                 let init = lifecycle.init_phase();
                 if init.is_scheduled() && !init.is_over() {
                     // Deinit after init: let an init in progress end first.
@@ -463,7 +534,20 @@ impl<'a> Run<'a> {
         };
         match poll_hook(&mut hook, cx) {
             Poll::Ready(result) => self.hook_done(at, result),
-            Poll::Pending => self.wait(at, State::Running, Wait::Hook(hook)),
+            Poll::Pending => {
+                self.observe(component, Moment::HookPending);
+                self.wait(at, State::Running, Wait::Hook(hook))
+            }
+        }
+    }
+
+    /// Tells the service watching a deinit run, if one does.
+    #[inline(always)]
+    fn observe(&self, component: &'a dyn DynComponent, moment: Moment) {
+        if let Some(observer) = self.observer {
+            if self.kind == PhaseKind::Deinit {
+                observer.mark(component, moment);
+            }
         }
     }
 
@@ -496,6 +580,20 @@ impl<'a> Run<'a> {
     fn finish(&mut self, at: At<'a>, result: Result<(), Failure>) -> Now {
         let component = self.component(at);
         let phase = component.dyn_lifecycle().phase(self.kind);
+        if let Some(observer) = self.observer {
+            match self.kind {
+                PhaseKind::Init if result.is_ok() && component.dyn_has_on_run() => {
+                    observer.seen().up.push(component);
+                }
+                PhaseKind::Init => {}
+                _ => self.observe(
+                    component,
+                    Moment::Over {
+                        failed: result.is_err(),
+                    },
+                ),
+            }
+        }
         match &result {
             Ok(()) => {
                 phase.finish();
@@ -563,7 +661,7 @@ impl<'a> Run<'a> {
         if let Err(error) = result {
             match self.kind {
                 PhaseKind::Init => self.result = Some(Err(error)),
-                PhaseKind::Deinit => {
+                PhaseKind::Deinit | PhaseKind::Run => {
                     run.error.get_or_insert(error);
                 }
             }
@@ -579,7 +677,7 @@ impl<'a> Run<'a> {
         run.awaits_children = false;
         let now = match self.kind {
             PhaseKind::Init => self.hook(At::Entry(index), cx),
-            PhaseKind::Deinit => {
+            PhaseKind::Deinit | PhaseKind::Run => {
                 let result = run.error.take().map_or(Ok(()), Err);
                 self.finish(At::Entry(index), result)
             }
@@ -593,7 +691,10 @@ impl<'a> Run<'a> {
             Outcome::Dependencies(Ok(())) => self.start(at, cx),
             Outcome::Dependencies(Err(error)) => self.finish(at, Err(Box::new(error))),
             Outcome::Init => self.undo(at, cx),
-            Outcome::Hook(result) => self.hook_done(at, result),
+            Outcome::Hook(result) => {
+                self.observe(self.phases[index].component, Moment::HookDone);
+                self.hook_done(at, result)
+            }
             Outcome::Elsewhere(finished) => {
                 let result = self.elsewhere_result(at, finished);
                 self.report(index, result);
@@ -676,12 +777,18 @@ async fn wait_for_dependencies(
         dependency,
         phase: kind,
     };
-    if dependencies.dropped_afters > 0 && kind == PhaseKind::Init {
+    let Dependencies {
+        futures: waits,
+        afters,
+        dropped_afters,
+        stops,
+    } = dependencies;
+    if dropped_afters > 0 && kind == PhaseKind::Init {
         return Err(failed("<dropped component>".to_owned()));
     }
     // The futures given to `wait_before`: a panic in one fails the phase.
     let futures = async {
-        match AssertUnwindSafe(futures::future::join_all(dependencies.futures))
+        match AssertUnwindSafe(futures::future::join_all(waits))
             .catch_unwind()
             .await
         {
@@ -690,14 +797,18 @@ async fn wait_for_dependencies(
         }
     };
     // Init waits for what it needs to be up; deinit only for the order (best effort).
-    let afters = strict_gather(dependencies.afters.iter().map(|dependency| async {
+    let afters = strict_gather(afters.iter().map(|dependency| async {
         if dependency.outcome().await || kind == PhaseKind::Deinit {
             Ok(())
         } else {
             Err(failed(dependency.name()))
         }
     }));
-    futures::future::try_join(futures, afters).await.map(drop)
+    let result = futures::future::try_join(futures, afters).await;
+    // A service's stops of `on_run`, once what the phase waits for is over (even if that failed:
+    // a component's deinit drops its `on_run` first).
+    futures::future::join_all(stops).await;
+    result.map(drop)
 }
 
 fn panicked(
@@ -709,76 +820,5 @@ fn panicked(
         component: component.dyn_name().into_owned(),
         phase: kind,
         source: Box::new(PanicPayload::new(panic)),
-    }
-}
-
-/// The service main loop of the seed's Quick Start: init the tree, wait for `shutdown`, deinit.
-///
-/// - If init fails, what finished init is de-initialised (in the reverse order that
-///   [`depends_on`](ComponentExt::depends_on) and the tree give), and the init error returned.
-/// - If `shutdown` completes while init is still running, init is cancelled, what finished init
-///   is de-initialised, and `Ok(())` returned.
-/// - Otherwise, after `shutdown`, the whole tree is de-initialised and its first error returned.
-///
-/// An error of the rollback itself is logged, and the init error returned.
-///
-/// # Examples
-///
-/// ```
-/// # futures::executor::block_on(async {
-/// use asynchronously::Event;
-/// use asynchronously::lifecycle::{Component, Lifecycle, run_until};
-///
-/// #[derive(Default)]
-/// struct Service { lifecycle: Lifecycle }
-/// impl Component for Service {
-///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
-/// }
-///
-/// let service = Service::default();
-/// let shutdown = Event::new();
-/// shutdown.set(); // Ctrl-C, in a real service
-/// run_until(&service, shutdown.wait()).await?;
-/// assert!(service.lifecycle().deinit_phase().finished().is_set());
-/// # Ok::<(), asynchronously::lifecycle::LifecycleError>(()) }).unwrap();
-/// ```
-///
-/// # Errors
-///
-/// The init error, or else the first deinit error.
-pub async fn run_until<C: Component>(
-    root: &C,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), LifecycleError> {
-    let mut shutdown = pin!(shutdown);
-    let init = {
-        let init = pin!(root.init());
-        match select(init, shutdown.as_mut()).await {
-            Either::Left((result, _)) => Some(result),
-            Either::Right(((), _cancelled_init)) => None,
-        }
-    };
-    let rollback = || async {
-        if let Err(error) = run_top(root, PhaseKind::Deinit, Teardown::OnlyInitialized).await {
-            log::error!("{}: rollback after init failed too: {error}", root.name());
-        }
-    };
-    match init {
-        Some(Ok(())) => {
-            log::info!("{}: up, running until shutdown", root.name());
-            shutdown.await;
-            log::info!("{}: shutting down", root.name());
-            root.deinit().await
-        }
-        Some(Err(error)) => {
-            log::error!("{}: init failed, rolling back: {error}", root.name());
-            rollback().await;
-            Err(error)
-        }
-        None => {
-            log::info!("{}: shutdown during init, rolling back", root.name());
-            rollback().await;
-            Ok(())
-        }
     }
 }
