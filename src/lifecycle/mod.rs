@@ -179,7 +179,7 @@ pub trait Component: Send + Sync {
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::sync::atomic::{AtomicU32, Ordering};
-    /// use asynchronously::lifecycle::{BoxError, Component, Lifecycle, PhaseKind, Service};
+    /// use asynchronously::lifecycle::{BoxError, Component, Lifecycle, LifecycleError, PhaseKind, Service};
     ///
     /// #[derive(Default)]
     /// struct Consumer { lifecycle: Lifecycle, handled: AtomicU32 }
@@ -197,6 +197,7 @@ pub trait Component: Send + Sync {
     /// let consumer = Consumer::default();
     /// let error = Service::new(&consumer).run().await.unwrap_err();
     /// assert_eq!(error.to_string(), "component `Consumer` failed during run");
+    /// assert!(matches!(error, LifecycleError::Failed { phase: PhaseKind::Run, .. }));
     /// assert_eq!(consumer.handled.load(Ordering::Relaxed), 3);
     /// assert!(consumer.lifecycle().deinit_phase().finished().is_set()); // shut down first
     /// # });

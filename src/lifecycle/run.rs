@@ -18,8 +18,8 @@ use std::task::{Context, Poll, ready};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, select};
-use std::time::Instant;
 use futures::stream::{FuturesUnordered, StreamExt};
+use std::time::Instant;
 
 use super::phase::{Dependencies, Phase, Scheduled};
 use super::{BoxError, Component, DynComponent, LifecycleError, PhaseKind, graph};

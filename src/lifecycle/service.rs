@@ -166,7 +166,6 @@ impl<'a, C: Component> Service<'a, C> {
     ///
     /// ```
     /// # futures::executor::block_on(async {
-    /// use asynchronously::Event;
     /// use asynchronously::lifecycle::{Component, Lifecycle, LifecycleError, Service};
     ///
     /// #[derive(Default)]
@@ -441,13 +440,22 @@ impl<'a, C: Component> Service<'a, C> {
             ));
             let mut deadline = timeout.map(|timeout| Box::pin(rt.sleep(timeout)));
             poll_fn(|cx| {
-                if let Poll::Ready(result) = deinit.as_mut().poll(cx) {
-                    return Poll::Ready(End::Down(result));
-                }
-                // The parts still up run on (and may fail) until their deinit drops them.
-                while let Poll::Ready(error) = parts.poll_failure(cx) {
-                    log::error!("{name}: {error}, during the shutdown");
-                    first_error.get_or_insert(error);
+                // A deinit that stops a part goes on once the part is dropped: at once, so that
+                // nothing but the hooks themselves takes time (a zero deadline included).
+                loop {
+                    if let Poll::Ready(result) = deinit.as_mut().poll(cx) {
+                        return Poll::Ready(End::Down(result));
+                    }
+                    // The parts still up run on (and may fail) until their deinit drops them.
+                    match parts.poll_ended(cx) {
+                        (0, _) => break,
+                        (_, errors) => {
+                            for error in errors {
+                                log::error!("{name}: {error}, during the shutdown");
+                                first_error.get_or_insert(error);
+                            }
+                        }
+                    }
                 }
                 if let Poll::Ready(signal) = signals.poll_signal(cx) {
                     return Poll::Ready(End::Forced(signal));
@@ -481,10 +489,13 @@ impl<'a, C: Component> Service<'a, C> {
         };
         let error = match (first_error, error) {
             // A forced or timed-out shutdown says so, whatever started it.
-            (Some(first), Some(
-                last @ (LifecycleError::ForcedShutdown { .. }
-                | LifecycleError::ShutdownTimedOut { .. }),
-            )) => {
+            (
+                Some(first),
+                Some(
+                    last @ (LifecycleError::ForcedShutdown { .. }
+                    | LifecycleError::ShutdownTimedOut { .. }),
+                ),
+            ) => {
                 log::error!("{name}: the shutdown followed: {first}");
                 Some(last)
             }
@@ -578,7 +589,8 @@ impl<'a> Parts<'a> {
             if !seen.insert(lifecycle) {
                 continue;
             }
-            if component.dyn_has_on_run() && component.dyn_lifecycle().init_phase().finished().is_set()
+            if component.dyn_has_on_run()
+                && component.dyn_lifecycle().init_phase().finished().is_set()
             {
                 self.start(component);
             }
@@ -608,6 +620,16 @@ impl<'a> Parts<'a> {
             stop: stop.wait(),
             dropped,
         });
+    }
+
+    /// How many parts ended (stopped, returned or failed), and the errors of those that failed.
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> (usize, Vec<LifecycleError>) {
+        let (mut ended, mut errors) = (0, Vec::new());
+        while let Poll::Ready(Some(error)) = self.running.poll_next_unpin(cx) {
+            ended += 1;
+            errors.extend(error);
+        }
+        (ended, errors)
     }
 
     /// The first part to fail, if one did; parts that ended are gone.

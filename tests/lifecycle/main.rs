@@ -4,6 +4,7 @@
 mod common;
 mod depth;
 mod failures;
+mod service;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -63,6 +64,11 @@ struct Part {
     init_fault: Option<Fault>,
     deinit_fault: Option<Fault>,
     children: Vec<Arc<Part>>,
+    /// Its `on_run`: ends after this many ms (`u64::MAX`: never) with the fault, if any; `None`:
+    /// the default (none).
+    run: Option<(u64, Option<Fault>)>,
+    /// Counts drops of its `on_run` future.
+    run_drops: common::DropCounter,
 }
 
 impl Part {
@@ -77,6 +83,8 @@ impl Part {
             init_fault: None,
             deinit_fault: None,
             children: Vec::new(),
+            run: None,
+            run_drops: common::DropCounter::new(),
         }
     }
     fn init_ms(self, init_ms: u64) -> Self {
@@ -94,6 +102,12 @@ impl Part {
     fn deinit_fault(self, fault: Fault) -> Self {
         Self {
             deinit_fault: Some(fault),
+            ..self
+        }
+    }
+    fn run(self, ms: u64, fault: Option<Fault>) -> Self {
+        Self {
+            run: Some((ms, fault)),
             ..self
         }
     }
@@ -173,6 +187,36 @@ impl Component for Part {
     }
     fn children(&self) -> Children<'_> {
         children![self.children]
+    }
+    async fn on_run(&self) -> Result<(), BoxError> {
+        struct Dropped<'a>(&'a Journal, String, bool);
+        impl Drop for Dropped<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.push(format!("{} run dropped", self.1));
+                }
+            }
+        }
+        let Some((ms, fault)) = self.run else {
+            return std::future::pending().await;
+        };
+        let _token = self.run_drops.token();
+        self.journal.push(format!("{} run begin", self.name));
+        let mut dropped = Dropped(&self.journal, self.name.clone(), false);
+        match ms {
+            u64::MAX => std::future::pending::<()>().await,
+            0 => {}
+            ms => self.rt.sleep(Duration::from_millis(ms)).await,
+        }
+        dropped.2 = true;
+        match fault {
+            Some(Fault::Error) => Err(format!("{} run failed", self.name).into()),
+            Some(Fault::Panic) => panic!("{} run panicked", self.name),
+            None => {
+                self.journal.push(format!("{} run end", self.name));
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,0 +1,319 @@
+//! `Service`: `on_run` parts, shutdown triggers, the deadline, the report, and bad input.
+
+use asynchronously::lifecycle::{Service, ShutdownCause, ShutdownReport};
+
+use super::*;
+
+const HOUR: u64 = 3_600_000;
+
+/// Runs the service that `make` sets up, on `rt`'s clock, in a task of its own, for the test
+/// to drive the clock meanwhile.
+fn spawn_service(
+    rt: &Runtime,
+    root: &Arc<Part>,
+    make: impl FnOnce(Service<'_, Part>) -> Service<'_, Part> + Send + 'static,
+) -> asynchronously::rt::JoinHandle<ShutdownReport> {
+    let (root, clock) = (root.clone(), rt.clone());
+    rt.spawn(async move {
+        make(Service::new(&*root).runtime(&clock))
+            .run_to_report()
+            .await
+    })
+}
+
+fn took(report: &ShutdownReport, component: &str) -> Option<Duration> {
+    let phase = report
+        .phases
+        .iter()
+        .find(|phase| phase.component == component);
+    phase
+        .unwrap_or_else(|| panic!("no `{component}` in {report:?}"))
+        .took
+}
+
+each_runtime! {
+    /// A part starts once its component is up and is dropped as its deinit starts: after what
+    /// depends on it is down, so the api stops serving before the db closes.
+    async fn on_run_starts_after_init_and_is_dropped_as_deinit_starts_in_dependency_order(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).init_ms(10).deinit_ms(10).run(u64::MAX, None).arc();
+        let api = Part::new("api", &rt, &j).init_ms(10).deinit_ms(20).run(u64::MAX, None).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let stop = Event::new();
+        let service = spawn_service(&rt, &root, {
+            let stop = stop.clone();
+            move |service| service.shutdown_on(stop.wait())
+        });
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(10)); // db up
+        sleepers(&clock, 1).await;
+        assert!(j.has("db run begin") && !j.has("api run begin"), "{:?}", j.entries());
+        clock.advance(Duration::from_millis(10)); // api up
+        until(|| j.has("api run begin")).await;
+        assert!(j.at("db init end") < j.at("db run begin"));
+        assert!(j.at("api init end") < j.at("api run begin"));
+        assert_eq!((db.run_drops.count(), api.run_drops.count()), (0, 0));
+
+        stop.set();
+        until(|| j.has("api deinit begin")).await;
+        assert_eq!((db.run_drops.count(), api.run_drops.count()), (0, 1), "only the api's part is dropped");
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(20)); // api down
+        until(|| j.has("db deinit begin")).await;
+        assert_eq!(db.run_drops.count(), 1);
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(10)); // db down
+        let report = service.await.unwrap();
+        assert!(report.error.is_none(), "{report}");
+        assert_eq!(report.cause, ShutdownCause::Trigger(0));
+        assert_eq!(report.exit_code(), 0);
+
+        // Each part dropped before its component's deinit began, the api's before the db's.
+        let order = ["root deinit begin", "api run dropped", "api deinit begin", "api deinit end", "db run dropped", "db deinit begin", "db deinit end"];
+        let at: Vec<usize> = order.iter().map(|entry| j.at(entry)).collect();
+        assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{:?}", j.entries());
+        let names: Vec<&str> = report.phases.iter().map(|phase| phase.component.as_str()).collect();
+        assert_eq!(names, ["root", "api", "db"], "in the order their deinits started");
+        assert_eq!(took(&report, "api"), Some(Duration::from_millis(20)));
+        assert_eq!(took(&report, "db"), Some(Duration::from_millis(10)));
+        assert_eq!(took(&report, "root"), Some(Duration::from_millis(30)));
+        assert!(report.phases.iter().all(|phase| !phase.failed));
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// A part's `Err` starts the shutdown, with its component as the cause, and comes back once
+    /// everything is down.
+    async fn an_on_run_error_shuts_down_and_is_returned(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).run(u64::MAX, None).arc();
+        let api = Part::new("api", &rt, &j).run(5, Some(Fault::Error)).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let service = spawn_service(&rt, &root, |service| service);
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(5));
+        let report = service.await.unwrap();
+        assert_eq!(report.cause, ShutdownCause::Failed("api".into()));
+        assert_eq!(report.exit_code(), 1);
+        assert!(report.to_string().starts_with("component `api` failed: component `api` failed during run: api run failed, exit code 1"), "{report}");
+        let error = report.into_result().unwrap_err();
+        assert!(matches!(&error, LifecycleError::Failed { component, phase: PhaseKind::Run, .. } if component == "api"), "{error:?}");
+        assert_eq!(error.source().unwrap().to_string(), "api run failed");
+        assert!(j.has("db deinit end") && j.has("api deinit end") && j.has("root deinit end"), "{:?}", j.entries());
+        assert_eq!(db.run_drops.count(), 1);
+        assert!(j.has("db run dropped"));
+    }
+}
+
+each_runtime! {
+    async fn an_on_run_panic_shuts_down_and_is_returned(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).run(u64::MAX, None).arc();
+        let api = Part::new("api", &rt, &j).run(5, Some(Fault::Panic)).arc();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let service = {
+            let root = root.clone();
+            rt.spawn(async move { Service::new(&*root).run().await.map(drop) })
+        };
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(5));
+        let error = service.await.unwrap().unwrap_err();
+        let LifecycleError::Failed { component, phase: PhaseKind::Run, source } = &error else { panic!("{error:?}") };
+        assert_eq!(component, "api");
+        assert_eq!(source.to_string(), "panicked: api run panicked");
+        assert!(j.has("db deinit end") && j.has("api deinit end"), "{:?}", j.entries());
+    }
+}
+
+each_runtime! {
+    /// A part that returns `Ok` ends itself only: the service runs on until its trigger.
+    async fn an_on_run_that_returns_ok_early_ends_only_itself(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).run(u64::MAX, None).arc();
+        let job = Part::new("job", &rt, &j).run(5, None).arc();
+        let root = Part::new("root", &rt, &j).child(&db).child(&job).arc();
+        let stop = Event::new();
+        let service = spawn_service(&rt, &root, {
+            let stop = stop.clone();
+            move |service| service.shutdown_on(stop.wait())
+        });
+        sleepers(&clock, 1).await;
+        clock.advance(Duration::from_millis(5));
+        until(|| job.run_drops.count() == 1).await;
+        assert!(j.has("job run end"));
+        clock.advance(Duration::from_millis(HOUR));
+        common::yield_now().await;
+        assert!(!j.has("root deinit begin"), "{:?}", j.entries());
+        assert!(!service.is_finished());
+        stop.set();
+        let report = service.await.unwrap();
+        assert!(report.error.is_none(), "{report}");
+        assert!(j.has("job deinit end") && j.has("db run dropped"));
+        assert!(!j.has("job run dropped"));
+    }
+}
+
+each_runtime! {
+    /// Past the deadline, the error names the components whose hook was still running, and
+    /// only those: not the db, which waits for the api, nor the cache, which was done.
+    async fn the_deadline_names_exactly_the_stuck_components(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).arc();
+        let api = Part::new("api", &rt, &j).deinit_ms(HOUR).arc();
+        let cache = Part::new("cache", &rt, &j).deinit_ms(5).arc();
+        let queue = Part::new("queue", &rt, &j).deinit_ms(HOUR).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).child(&cache).child(&queue).arc();
+        let service = spawn_service(&rt, &root, move |service| {
+            service.shutdown_on(async {}).shutdown_timeout(Duration::from_millis(100))
+        });
+        sleepers(&clock, 4).await; // api, cache, queue and the deadline
+        clock.advance(Duration::from_millis(5));
+        // Finished is set once the run has timed the phase.
+        until(|| cache.lifecycle().deinit_phase().finished().is_set()).await;
+        clock.advance(Duration::from_millis(94));
+        common::yield_now().await;
+        assert!(!service.is_finished(), "not before the deadline");
+        clock.advance(Duration::from_millis(1));
+        let report = service.await.unwrap();
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(took(&report, "cache"), Some(Duration::from_millis(5)));
+        assert_eq!(took(&report, "api"), None);
+        assert!(report.to_string().contains("\n  api: deinit abandoned"), "{report}");
+        let error = report.into_result().unwrap_err();
+        assert!(matches!(&error, LifecycleError::ShutdownTimedOut { stuck } if stuck == &["api", "queue"]), "{error:?}");
+        assert_eq!(error.to_string(), "shutdown timed out; still in deinit: api, queue");
+        // Nothing is left half-awaited: the stuck hooks were dropped, their sleeps with them.
+        assert!(j.has("api deinit cancelled") && j.has("queue deinit cancelled"), "{:?}", j.entries());
+        assert!(!j.has("db deinit begin"));
+        assert_eq!(clock.sleepers(), 0);
+        assert!(api.lifecycle().deinit_phase().is_failed());
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
+each_runtime! {
+    /// A trigger during init cancels it; what came up (its part included) goes down.
+    async fn a_trigger_during_init_rolls_back_what_came_up(rt, clock) {
+        let j = Journal::default();
+        let fast = Part::new("fast", &rt, &j).run(u64::MAX, None).arc();
+        let slow = Part::new("slow", &rt, &j).init_ms(1_000).run(u64::MAX, None).arc();
+        let root = Part::new("root", &rt, &j).child(&fast).child(&slow).arc();
+        let stop = Event::new();
+        let service = spawn_service(&rt, &root, {
+            let stop = stop.clone();
+            move |service| service.shutdown_on(stop.wait())
+        });
+        sleepers(&clock, 1).await;
+        until(|| j.has("fast run begin")).await;
+        stop.set();
+        let report = service.await.unwrap();
+        assert!(report.error.is_none(), "{report}");
+        assert_eq!(report.cause, ShutdownCause::Trigger(0));
+        assert!(j.has("slow init cancelled") && !j.has("slow run begin"), "{:?}", j.entries());
+        assert!(j.at("fast run dropped") < j.at("fast deinit begin"));
+        assert!(j.has("fast deinit end") && !j.has("slow deinit begin") && !j.has("root deinit begin"));
+        assert_eq!(fast.run_drops.count(), 1);
+    }
+}
+
+each_runtime! {
+    /// An init error rolls back and is returned; the report names the component.
+    async fn an_init_error_rolls_back_and_is_the_cause(rt, clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).run(u64::MAX, None).arc();
+        let api = Part::new("api", &rt, &j).init_ms(5).init_fault(Fault::Error).arc();
+        api.depends_on(&*db).unwrap();
+        let root = Part::new("root", &rt, &j).child(&db).child(&api).arc();
+        let service = spawn_service(&rt, &root, |service| service.shutdown_on(std::future::pending()));
+        sleepers(&clock, 1).await;
+        until(|| j.has("db run begin")).await;
+        clock.advance(Duration::from_millis(5));
+        let report = service.await.unwrap();
+        assert_eq!(report.cause, ShutdownCause::Failed("api".into()));
+        assert!(matches!(&report.error, Some(LifecycleError::Failed { component, phase: PhaseKind::Init, .. }) if component == "api"));
+        assert!(j.at("db run dropped") < j.at("db deinit end"), "{:?}", j.entries());
+    }
+}
+
+each_runtime! {
+    /// With several triggers, the first to complete; the report names it by its place.
+    async fn the_first_trigger_to_complete_is_the_cause(rt, clock) {
+        let j = Journal::default();
+        let root = Part::new("root", &rt, &j).arc();
+        let (late, early) = (rt.sleep(Duration::from_millis(20)), rt.sleep(Duration::from_millis(10)));
+        let service = spawn_service(&rt, &root, move |service| service.shutdown_on(late).shutdown_on(early));
+        sleepers(&clock, 2).await;
+        clock.advance(Duration::from_millis(10));
+        let report = service.await.unwrap();
+        assert_eq!(report.cause, ShutdownCause::Trigger(1));
+        assert_eq!(clock.sleepers(), 0, "the other trigger was dropped");
+    }
+}
+
+each_runtime! {
+    /// `Duration::ZERO` abandons at once every hook that does not finish at its first poll.
+    async fn a_zero_shutdown_timeout_abandons_the_deinit_at_once(rt, _clock) {
+        let j = Journal::default();
+        let quick = Part::new("quick", &rt, &j).arc();
+        let slow = Part::new("slow", &rt, &j).deinit_ms(10).arc();
+        let root = Part::new("root", &rt, &j).child(&quick).child(&slow).arc();
+        let service = Service::new(&*root).shutdown_on(async {}).shutdown_timeout(Duration::ZERO).runtime(&rt);
+        let error = service.run().await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::ShutdownTimedOut { stuck } if stuck == &["slow"]), "{error:?}");
+        assert!(j.has("quick deinit end") && j.has("slow deinit cancelled"), "{:?}", j.entries());
+    }
+}
+
+each_runtime! {
+    /// A root initialised by hand is run as it is: its parts start, and it goes down.
+    async fn run_on_a_root_initialised_by_hand(rt, _clock) {
+        let j = Journal::default();
+        let db = Part::new("db", &rt, &j).run(u64::MAX, None).arc();
+        let root = Part::new("root", &rt, &j).child(&db).child(&db).arc();
+        root.init().await.unwrap();
+        let report = Service::new(&*root).shutdown_on(async {}).run().await.unwrap();
+        assert_eq!(j.count("db init begin"), 1);
+        assert_eq!(j.count("db run begin"), 1, "a shared child's part runs once: {:?}", j.entries());
+        assert!(j.at("db run dropped") < j.at("db deinit begin"));
+        assert_eq!(report.phases.len(), 2);
+
+        // A root whose init failed, or whose deinit was called, is refused before anything.
+        let broken = Part::new("broken", &rt, &j).init_fault(Fault::Error).arc();
+        assert!(broken.init().await.is_err());
+        let error = Service::new(&*broken).shutdown_on(async {}).run().await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::AlreadyCalled { component, phase: PhaseKind::Init } if component == "broken"), "{error:?}");
+        assert_eq!(error.to_string(), "cannot run component `broken` as a service: its init was already called");
+        let error = Service::new(&*root).shutdown_on(async {}).run_to_report().await;
+        assert_eq!(error.cause, ShutdownCause::NotStarted);
+        assert!(matches!(&error.error, Some(LifecycleError::AlreadyCalled { phase: PhaseKind::Deinit, .. })));
+        assert_eq!(j.count("root deinit begin"), 1);
+    }
+}
+
+each_runtime! {
+    /// A component with the default `on_run` has no part: nothing runs for it.
+    async fn the_default_on_run_runs_nothing(_rt, _clock) {
+        #[derive(Default)]
+        struct Quiet {
+            lifecycle: Lifecycle,
+        }
+        impl Component for Quiet {
+            fn lifecycle(&self) -> &Lifecycle {
+                &self.lifecycle
+            }
+            fn name(&self) -> Cow<'_, str> {
+                "quiet_default_on_run".into()
+            }
+        }
+        common::logs::capture();
+        let quiet = Quiet::default();
+        let report = Service::new(&quiet).shutdown_on(async {}).run().await.unwrap();
+        assert_eq!(report.phases[0].component, "quiet_default_on_run");
+        assert!(common::logs::containing("quiet_default_on_run: run").is_empty());
+        assert!(!common::logs::containing("quiet_default_on_run: down").is_empty());
+    }
+}
