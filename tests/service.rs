@@ -8,7 +8,7 @@ mod app;
 
 use std::time::Duration;
 
-use asynchronously::lifecycle::{Component, ComponentExt, LifecycleError};
+use asynchronously::lifecycle::{Component, ComponentExt, LifecycleError, Service};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 
@@ -24,9 +24,16 @@ async fn ask(addr: std::net::SocketAddr, request: &str) -> String {
 }
 
 each_runtime! {
+    /// Run as the example runs it (a `Service`): the server's accept loop and the worker are
+    /// `on_run` parts, which go with the shutdown.
     async fn the_service_comes_up_answers_and_goes_down(rt, clock) {
-        let app = App::new(Config::default(), &rt).unwrap();
-        app.init().await.unwrap();
+        let app = std::sync::Arc::new(App::new(Config::default(), &rt).unwrap());
+        let stop = asynchronously::Event::new();
+        let service = rt.spawn({
+            let (app, stop, rt) = (app.clone(), stop.clone(), rt.clone());
+            async move { Service::new(&*app).shutdown_on(stop.wait()).runtime(&rt).run().await }
+        });
+        until(|| app.lifecycle().init_phase().finished().is_set()).await;
         let addr = app.server.addr().expect("the server listens once it is up");
         assert_eq!(ask(addr, "greeting\n").await, "hello from asynchronously\n");
         assert_eq!(ask(addr, "nothing\n").await, "no key `nothing`\n");
@@ -35,12 +42,14 @@ each_runtime! {
         assert!(http.ends_with("\r\n\r\nhello from asynchronously"), "{http}");
         assert!(ask(addr, "GET /missing HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404 Not Found"));
 
-        // The worker and the health line are Periodic jobs on the runtime's clock.
+        // The worker's part and the health line's Periodic sleep on the runtime's clock.
         common::sleepers(&clock, 2).await;
         clock.advance(Duration::from_millis(500));
         until(|| app.store.get("jobs").as_deref() == Some("1")).await;
 
-        app.deinit().await.unwrap();
+        stop.set();
+        let report = service.await.unwrap().unwrap();
+        assert_eq!(report.phases.len(), 5, "{report}");
         // Down in reverse: the store closed after the server and the worker stopped.
         assert!(app.store.get("greeting").is_none());
         until(|| rt.live_tasks() == 0).await; // no task left behind

@@ -1,4 +1,5 @@
-//! The service's components: a store, a TCP server that answers from it, and a worker.
+//! The service's components: a store, a TCP server that answers from it, a worker and a health
+//! line.
 //!
 //! Shared by the example (`main.rs`) and its integration test (`tests/service.rs`).
 
@@ -13,8 +14,8 @@ use asynchronously::children;
 use asynchronously::lifecycle::{
     BoxError, Children, Component, ComponentExt, Lifecycle, LifecycleError,
 };
-use asynchronously::rt::{JoinHandle, Runtime};
-use asynchronously::{Periodic, retry};
+use asynchronously::rt::Runtime;
+use asynchronously::{Periodic, TaskGroup, retry};
 use futures::FutureExt;
 use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use smol::net::{TcpListener, TcpStream};
@@ -28,6 +29,8 @@ pub struct Config {
     pub fail_init: Option<String>,
     /// How many times the store's first connection is refused before it succeeds (retried).
     pub connect_failures: u32,
+    /// The component whose deinit hangs on purpose, to show the shutdown's deadline.
+    pub hang_deinit: Option<String>,
 }
 
 impl Config {
@@ -37,6 +40,14 @@ impl Config {
                 Err(format!("{name}: init fails on request (--fail-init {name})").into())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Never returns if `name`'s deinit is to hang (`--hang-deinit NAME`).
+    async fn hang_if_asked(&self, name: &str) {
+        if self.hang_deinit.as_deref() == Some(name) {
+            log::warn!("{name}: deinit hangs on request (--hang-deinit {name})");
+            std::future::pending::<()>().await;
         }
     }
 }
@@ -116,6 +127,7 @@ impl Component for Store {
         Ok(())
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
+        self.config.hang_if_asked("store").await;
         let keys = std::mem::take(&mut *self.data.lock().unwrap()).len();
         log::info!("store: closed, {keys} keys flushed");
         Ok(())
@@ -123,14 +135,16 @@ impl Component for Store {
 }
 
 /// Answers one request per connection from the store: a line `KEY` gets the value, and
-/// `GET /KEY HTTP/1.1` an HTTP response with it.
+/// `GET /KEY HTTP/1.1` an HTTP response with it. It listens from its init; its `on_run` is the
+/// accept loop.
 pub struct Server {
     lifecycle: Lifecycle,
     config: Config,
     rt: Runtime,
     store: Arc<Store>,
     addr: OnceLock<SocketAddr>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Bound by init, closed by deinit.
+    listener: Mutex<Option<TcpListener>>,
 }
 
 impl Server {
@@ -152,48 +166,38 @@ impl Component for Server {
         let listener = TcpListener::bind(("127.0.0.1", self.config.port)).await?;
         let addr = listener.local_addr()?;
         let _ = self.addr.set(addr);
-        let accept = self
-            .rt
-            .spawn(accept_loop(listener, self.store.clone(), self.rt.clone()));
-        self.tasks.lock().unwrap().push(accept);
+        *self.listener.lock().unwrap() = Some(listener);
         log::info!("server: listening on {addr}");
         Ok(())
     }
-    async fn on_deinit(&self) -> Result<(), BoxError> {
-        // Stop accepting, cancel what is in flight, and wait until it is gone.
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
-        for task in &tasks {
-            task.abort();
+    /// The accept loop: each connection is a task of a group, which is dropped with the loop as
+    /// the server's deinit starts, and aborts them.
+    async fn on_run(&self) -> Result<(), BoxError> {
+        let listener = self.listener.lock().unwrap().clone();
+        let listener = listener.ok_or("the server is not listening")?;
+        let mut connections = TaskGroup::new(&self.rt);
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            while connections.try_join_next().is_some() {} // forget the finished ones
+            let (store, timer) = (self.store.clone(), self.rt.clone());
+            connections.spawn(async move {
+                let answer = answer(stream, &store).fuse();
+                let deadline = timer.sleep(Duration::from_secs(5)).fuse();
+                futures::pin_mut!(answer, deadline);
+                futures::select! {
+                    result = answer => if let Err(error) = result {
+                        log::warn!("server: connection from {peer}: {error}");
+                    },
+                    () = deadline => log::warn!("server: connection from {peer} timed out"),
+                }
+            });
         }
-        futures::future::join_all(tasks).await;
+    }
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        self.config.hang_if_asked("server").await;
+        drop(self.listener.lock().unwrap().take());
         log::info!("server: stopped listening");
         Ok(())
-    }
-}
-
-async fn accept_loop(listener: TcpListener, store: Arc<Store>, rt: Runtime) {
-    // Each connection is a task of its own; their handles go when the loop is cancelled, which
-    // cancels them too.
-    let mut connections: Vec<JoinHandle<()>> = Vec::new();
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                connections.retain(|c| !c.is_finished());
-                let (store, timer) = (store.clone(), rt.clone());
-                connections.push(rt.spawn(async move {
-                    let answer = answer(stream, &store).fuse();
-                    let deadline = timer.sleep(Duration::from_secs(5)).fuse();
-                    futures::pin_mut!(answer, deadline);
-                    futures::select! {
-                        result = answer => if let Err(error) = result {
-                            log::warn!("server: connection from {peer}: {error}");
-                        },
-                        () = deadline => log::warn!("server: connection from {peer} timed out"),
-                    }
-                }));
-            }
-            Err(error) => log::warn!("server: accept failed: {error}"),
-        }
     }
 }
 
@@ -245,15 +249,13 @@ impl Running {
     }
 }
 
-/// A background worker: does a job every half second (a [`Periodic`]) and counts them in the
-/// store.
+/// A background worker: its `on_run` does a job every half second and counts them in the store.
 pub struct Worker {
     lifecycle: Lifecycle,
     config: Config,
     rt: Runtime,
     store: Arc<Store>,
-    jobs: Arc<AtomicU64>,
-    periodic: Running,
+    jobs: AtomicU64,
 }
 
 impl Component for Worker {
@@ -264,22 +266,18 @@ impl Component for Worker {
         "worker".into()
     }
     async fn on_init(&self) -> Result<(), BoxError> {
-        self.config.check_fail("worker")?;
-        let (store, jobs) = (self.store.clone(), self.jobs.clone());
-        let job = move || {
-            let done = jobs.fetch_add(1, Ordering::SeqCst) + 1;
-            store.set("jobs", done.to_string());
+        self.config.check_fail("worker")
+    }
+    async fn on_run(&self) -> Result<(), BoxError> {
+        loop {
+            self.rt.sleep(Duration::from_millis(500)).await;
+            let done = self.jobs.fetch_add(1, Ordering::SeqCst) + 1;
+            self.store.set("jobs", done.to_string());
             log::info!("worker: job {done} done");
-        };
-        let periodic = Periodic::builder(job, Duration::from_millis(500))
-            .name("worker")
-            .runtime(&self.rt)
-            .start()?;
-        self.periodic.keep(periodic);
-        Ok(())
+        }
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
-        self.periodic.stop().await;
+        self.config.hang_if_asked("worker").await;
         log::info!(
             "worker: stopped after {} jobs",
             self.jobs.load(Ordering::SeqCst)
@@ -291,6 +289,7 @@ impl Component for Worker {
 /// Logs a health line every second.
 pub struct Health {
     lifecycle: Lifecycle,
+    config: Config,
     rt: Runtime,
     store: Arc<Store>,
     periodic: Running,
@@ -317,6 +316,7 @@ impl Component for Health {
         Ok(())
     }
     async fn on_deinit(&self) -> Result<(), BoxError> {
+        self.config.hang_if_asked("health").await;
         self.periodic.stop().await;
         Ok(())
     }
@@ -348,18 +348,18 @@ impl App {
                 rt: rt.clone(),
                 store: store.clone(),
                 addr: OnceLock::new(),
-                tasks: Mutex::new(Vec::new()),
+                listener: Mutex::new(None),
             },
             worker: Worker {
                 lifecycle: Lifecycle::new(),
-                config,
+                config: config.clone(),
                 rt: rt.clone(),
                 store: store.clone(),
-                jobs: Arc::new(AtomicU64::new(0)),
-                periodic: Running::default(),
+                jobs: AtomicU64::new(0),
             },
             health: Health {
                 lifecycle: Lifecycle::new(),
+                config,
                 rt: rt.clone(),
                 store: store.clone(),
                 periodic: Running::default(),

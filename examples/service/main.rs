@@ -2,16 +2,19 @@
 //! runtime needed).
 //!
 //! A store, a TCP server that answers from it, a worker and a health line come up in dependency
-//! order (all after the store), run until Ctrl-C or `--for SECONDS`, and go down in reverse. The
-//! store's first connection is refused twice (`--connect-failures N`) and retried; the worker
-//! and the health line are `Periodic` jobs. Every phase is logged.
+//! order (all after the store), run until Ctrl-C, SIGTERM or `--for SECONDS`, and go down in
+//! reverse within a deadline; then the report (the cause, each deinit's time) is printed, and the
+//! exit code is the report's (0 clean, 1 failed, 130 forced by a second Ctrl-C). The store's first
+//! connection is refused twice (`--connect-failures N`) and retried; the server's accept loop
+//! and the worker are `on_run` parts, the health line a `Periodic`. Every phase is logged.
 //!
 //! ```text
-//! cargo run --example service                      # until Ctrl-C
+//! cargo run --example service                      # until Ctrl-C (or SIGTERM)
 //! cargo run --example service -- --for 2           # for two seconds
 //! cargo run --example service -- --port 8080       # on a fixed port (default: ephemeral)
 //! cargo run --example service -- --fail-init server  # see the rollback
 //! cargo run --example service -- --connect-failures 9  # the store gives up after 5 retries
+//! cargo run --example service -- --hang-deinit store   # see the deadline (or Ctrl-C twice)
 //! ```
 //!
 //! While it runs: `printf 'greeting\n' | nc 127.0.0.1 PORT`, or `curl 127.0.0.1:PORT/jobs`.
@@ -23,19 +26,24 @@ mod app;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asynchronously::Event;
-use asynchronously::lifecycle::run_until;
+use asynchronously::lifecycle::Service;
 use asynchronously::rt::default_runtime;
-use futures::FutureExt;
 
 use app::{App, Config};
 
 const USAGE: &str = "usage: service [--port PORT] [--for SECONDS] \
-    [--fail-init store|server|worker] [--connect-failures N]";
+    [--fail-init store|server|worker] [--connect-failures N] \
+    [--hang-deinit store|server|worker|health] [--shutdown-timeout SECONDS]";
 
 struct Args {
     config: Config,
     run_for: Option<Duration>,
+    shutdown_timeout: Duration,
+}
+
+fn seconds(name: &str, value: String) -> Result<Duration, String> {
+    let seconds: f64 = value.parse().map_err(|e| format!("{name}: {e}"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{name}: {e}"))
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -46,6 +54,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             ..Config::default()
         },
         run_for: None,
+        shutdown_timeout: Duration::from_secs(5),
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -55,12 +64,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--port: {e}"))?
             }
-            "--for" => {
-                let seconds: f64 = value("--for")?.parse().map_err(|e| format!("--for: {e}"))?;
-                parsed.run_for =
-                    Some(Duration::try_from_secs_f64(seconds).map_err(|e| format!("--for: {e}"))?);
+            "--for" => parsed.run_for = Some(seconds("--for", value("--for")?)?),
+            "--shutdown-timeout" => {
+                parsed.shutdown_timeout =
+                    seconds("--shutdown-timeout", value("--shutdown-timeout")?)?
             }
             "--fail-init" => parsed.config.fail_init = Some(value("--fail-init")?),
+            "--hang-deinit" => parsed.config.hang_deinit = Some(value("--hang-deinit")?),
             "--connect-failures" => {
                 parsed.config.connect_failures = value("--connect-failures")?
                     .parse()
@@ -94,37 +104,14 @@ fn main() -> ExitCode {
         }
     };
 
-    let ctrl_c = Event::new();
-    let handler = ctrl_c.clone();
-    if let Err(error) = ctrlc::set_handler(move || handler.set()) {
-        log::warn!("Ctrl-C will not stop the service gracefully: {error}");
+    let mut service = Service::new(&app)
+        .catch_signals()
+        .shutdown_timeout(args.shutdown_timeout)
+        .runtime(&rt);
+    if let Some(duration) = args.run_for {
+        service = service.shutdown_on(rt.sleep(duration));
     }
-    let shutdown = {
-        let rt = rt.clone();
-        async move {
-            let timer = match args.run_for {
-                Some(duration) => rt.sleep(duration).left_future(),
-                None => std::future::pending().right_future(),
-            };
-            futures::future::select(ctrl_c.wait(), Box::pin(timer)).await;
-            log::info!("shutdown requested");
-        }
-    };
-
-    match futures::executor::block_on(run_until(&app, shutdown)) {
-        Ok(()) => {
-            log::info!("service stopped cleanly");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            let mut message = format!("error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let report = futures::executor::block_on(service.run_to_report());
+    println!("{report}");
+    ExitCode::from(report.exit_code())
 }
