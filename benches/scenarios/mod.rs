@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle};
+use asynchronously::lifecycle::{Children, Component, ComponentExt, Lifecycle, Service};
 use asynchronously::rt::Runtime;
 use asynchronously::{
     Event, MissedTicks, Periodic, await_map_values, retry, retry_mut, strict_gather,
@@ -478,6 +478,33 @@ pub fn lifecycle_wide() -> Scenario {
     }
 }
 
+pub fn service_wide() -> Scenario {
+    Scenario {
+        name: "Service::run (init, shutdown, deinit), 1 root + 10k leaves",
+        peer: "join_all of 10k no-op async blocks (floor)",
+        goal: 3.0,
+        unit: Unit::MicrosPerItem,
+        items: N,
+        ours: Box::new(|| {
+            let root = Root {
+                lifecycle: Lifecycle::new(),
+                leaves: (0..N).map(|_| Leaf::default()).collect(),
+            };
+            timed(|| {
+                let report =
+                    futures::executor::block_on(Service::new(&root).shutdown_on(async {}).run());
+                // The leaves have no hook: only the root's deinit is timed.
+                assert_eq!(report.unwrap().phases.len(), 1);
+            })
+        }),
+        theirs: Box::new(|| {
+            timed(|| {
+                futures::executor::block_on(join_all((0..N).map(|_| async {})));
+            })
+        }),
+    }
+}
+
 pub const CHAIN: usize = 1_000;
 
 pub fn lifecycle_chain() -> Scenario {
@@ -770,6 +797,7 @@ pub fn timed_scenarios() -> Vec<Scenario> {
         drain_smol(),
         event_round_trip(),
         lifecycle_wide(),
+        service_wide(),
         lifecycle_chain(),
         retry_zero_sleep(),
         retry_borrowing_fn_mut(),

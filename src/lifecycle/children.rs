@@ -197,6 +197,8 @@ impl<T: ChildSource> ChildSource for Option<T> {
 
 impl<T: ChildSource> ChildSource for [T] {
     fn add_to<'a>(&'a self, children: &mut Children<'a>) {
+        // Room for one each (a slice of components, the common case), in one allocation.
+        children.items.reserve(self.len());
         self.iter().for_each(|item| item.add_to(children));
     }
 }

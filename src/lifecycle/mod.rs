@@ -222,10 +222,11 @@ impl Future for Idle {
     }
 }
 
-/// Whether `future` is the default [`Idle`]. Its type cannot be compared by `TypeId` (a hook's
-/// future borrows, so it is not `'static`); a zero-sized type named as ours is ours.
-fn is_idle<F>(_: &F) -> bool {
-    std::mem::size_of::<F>() == 0 && std::any::type_name::<F>() == std::any::type_name::<Idle>()
+/// Whether `future` is of the default type `D` ([`Idle`], [`NoHook`]). Its type cannot be
+/// compared by `TypeId` (a hook's future borrows, so it is not `'static`); a zero-sized type
+/// named as ours is ours.
+fn is_default<D, F>(_: &F) -> bool {
+    std::mem::size_of::<F>() == 0 && std::any::type_name::<F>() == std::any::type_name::<D>()
 }
 
 /// The hook of a component that has none: done at once. Zero-sized, so that the box a run puts a
@@ -445,8 +446,11 @@ pub(crate) trait DynComponent: Send + Sync {
     /// box does not allocate for).
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>>;
     fn dyn_children(&self) -> Children<'_>;
-    /// Whether `on_run` is not the default (`dyn_hook(PhaseKind::Run)` makes it).
+    /// Whether `on_run` is not the default.
     fn dyn_has_on_run(&self) -> bool;
+    /// Whether `on_deinit` is not the default.
+    fn dyn_has_deinit_hook(&self) -> bool;
+    fn dyn_on_run(&self) -> BoxFuture<'_, Result<(), BoxError>>;
 }
 
 impl<C: Component> DynComponent for C {
@@ -465,17 +469,23 @@ impl<C: Component> DynComponent for C {
         }
     }
     fn dyn_hook(&self, kind: PhaseKind) -> BoxFuture<'_, Result<(), BoxError>> {
+        // Two arms, as the runs use it (a third kept it from being inlined in them).
         match kind {
             PhaseKind::Init => Box::pin(self.on_init()),
-            PhaseKind::Deinit => Box::pin(self.on_deinit()),
-            PhaseKind::Run => Box::pin(self.on_run()),
+            _ => Box::pin(self.on_deinit()),
         }
     }
     fn dyn_children(&self) -> Children<'_> {
         self.children()
     }
     fn dyn_has_on_run(&self) -> bool {
-        !is_idle(&self.on_run())
+        !is_default::<Idle, _>(&self.on_run())
+    }
+    fn dyn_has_deinit_hook(&self) -> bool {
+        !is_default::<NoHook, _>(&self.on_deinit())
+    }
+    fn dyn_on_run(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(self.on_run())
     }
 }
 

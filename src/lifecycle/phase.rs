@@ -273,6 +273,14 @@ impl PhaseInner {
         lock(&self.record).name()
     }
 
+    /// The component's name as recorded, without a copy of a name that is `'static`.
+    pub(crate) fn recorded_name(&self) -> Cow<'static, str> {
+        lock(&self.record)
+            .name
+            .clone()
+            .unwrap_or(Cow::Borrowed("<unnamed>"))
+    }
+
     /// Calls `each` on every phase this one is `after`, as a `Weak` (a dropped one's too: it
     /// cannot be upgraded).
     pub(crate) fn each_after(&self, each: impl FnMut(&Weak<PhaseInner>)) {

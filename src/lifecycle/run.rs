@@ -54,17 +54,26 @@ pub(crate) struct Seen<'a> {
 
 pub(crate) struct Mark<'a> {
     pub(crate) component: &'a dyn DynComponent,
-    pub(crate) at: Instant,
     pub(crate) moment: Moment,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Debug)]
 pub(crate) enum Moment {
-    Started,
+    Started(Instant),
     /// Its hook did not return at once.
     HookPending,
     HookDone,
     Over {
+        at: Instant,
+        failed: bool,
+    },
+    /// Started and over in one step of the run (as a leaf with a quick hook is): one mark, with
+    /// the name, taken while the component is in the cache (a report of a wide tree read each
+    /// from memory again).
+    Whole {
+        name: std::borrow::Cow<'static, str>,
+        started: Instant,
+        took: std::time::Duration,
         failed: bool,
     },
 }
@@ -80,14 +89,103 @@ impl<'a> Observer<'a> {
     pub(crate) fn seen(&self) -> crate::sync::MutexGuard<'_, Seen<'a>> {
         lock(&self.seen)
     }
+}
 
-    fn mark(&self, component: &'a dyn DynComponent, moment: Moment) {
-        let at = self.timer.timer().now();
-        self.seen().marks.push(Mark {
-            component,
-            at,
-            moment,
-        });
+/// What a deinit run watched by a service notes, kept in the run (no lock per mark) and handed
+/// to the observer when the run ends or is dropped.
+struct Timing<'a> {
+    observer: &'a Observer<'a>,
+    marks: Vec<Mark<'a>>,
+    /// The phase started last, until a mark of another comes: a phase over before anything else
+    /// happened is one mark.
+    open: Option<(&'a dyn DynComponent, Instant)>,
+    /// The clock's last reading in this poll of the run. A phase that starts in the same poll
+    /// starts then: nothing but the run's own bookkeeping happened since (a hook that takes
+    /// time is read when it returns). One reading a phase instead of two (the "Service::run"
+    /// row).
+    last: Option<Instant>,
+}
+
+impl<'a> Timing<'a> {
+    fn now(&mut self) -> Instant {
+        let now = self.observer.timer.timer().now();
+        self.last = Some(now);
+        now
+    }
+
+    fn mark(&mut self, component: &'a dyn DynComponent, moment: Moment) {
+        self.marks.push(Mark { component, moment });
+    }
+
+    fn close_open(&mut self) {
+        if let Some((component, started)) = self.open.take() {
+            self.mark(component, Moment::Started(started));
+        }
+    }
+
+    #[inline(never)]
+    fn started(&mut self, component: &'a dyn DynComponent) {
+        self.close_open();
+        let now = match self.last {
+            Some(last) => last,
+            None => self.now(),
+        };
+        self.open = Some((component, now));
+    }
+
+    fn over(&mut self, component: &'a dyn DynComponent, failed: bool) {
+        if let Some((open, _)) = self.open {
+            // Over in the step it started in, with no hook and (so) no children: it did nothing
+            // of its own, and is not reported (a wide tree of such leaves would be timed for
+            // nothing: 110 ns a leaf on the "Service::run" row).
+            if std::ptr::addr_eq(open, component) && !component.dyn_has_deinit_hook() && !failed {
+                self.open = None;
+                return;
+            }
+        }
+        let at = self.now();
+        match self.open.take() {
+            // The same component: the same data pointer.
+            Some((open, started)) if std::ptr::addr_eq(open, component) => {
+                let name = component
+                    .dyn_lifecycle()
+                    .deinit_phase()
+                    .inner()
+                    .recorded_name();
+                let took = at.saturating_duration_since(started);
+                self.mark(
+                    component,
+                    Moment::Whole {
+                        name,
+                        started,
+                        took,
+                        failed,
+                    },
+                );
+            }
+            open => {
+                self.open = open;
+                self.close_open();
+                self.mark(component, Moment::Over { at, failed });
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn hook(&mut self, component: &'a dyn DynComponent, moment: Moment) {
+        self.close_open();
+        self.mark(component, moment);
+    }
+
+    /// Hands the marks over.
+    fn flush(&mut self) {
+        self.close_open();
+        let mut seen = self.observer.seen();
+        if seen.marks.is_empty() {
+            std::mem::swap(&mut seen.marks, &mut self.marks);
+        } else {
+            seen.marks.append(&mut self.marks);
+        }
     }
 }
 
@@ -310,6 +408,8 @@ struct Run<'a> {
     /// The component outside this run that it is part of, for a diamond's error.
     parent: Option<&'a dyn DynComponent>,
     observer: Option<&'a Observer<'a>>,
+    /// A deinit run's marks, if a service watches it.
+    timing: Option<Timing<'a>>,
     /// What the phases wait for. Dropped before `phases`: a cancelled hook is gone before its
     /// phase fails.
     steps: FuturesUnordered<Step<'a>>,
@@ -337,6 +437,14 @@ impl<'a> Run<'a> {
             teardown,
             parent,
             observer,
+            timing: observer
+                .filter(|_| kind == PhaseKind::Deinit)
+                .map(|observer| Timing {
+                    observer,
+                    marks: Vec::new(),
+                    open: None,
+                    last: None,
+                }),
             steps: FuturesUnordered::new(),
             phases: vec![PhaseRun {
                 component: root,
@@ -399,6 +507,10 @@ impl<'a> Run<'a> {
     #[inline(always)]
     fn open(&mut self, at: At<'a>, children: Vec<&'a dyn DynComponent>) -> Now {
         let index = self.entry(at, State::Running);
+        if let Some(timing) = &mut self.timing {
+            // A mark each, and the parent's start and end.
+            timing.marks.reserve(children.len() + 2);
+        }
         let run = &mut self.phases[index];
         run.children = children;
         run.awaits_children = true;
@@ -479,7 +591,9 @@ impl<'a> Run<'a> {
         let component = self.component(at);
         let lifecycle = component.dyn_lifecycle();
         lifecycle.phase(self.kind).start();
-        self.observe(component, Moment::Started);
+        if let Some(timing) = &mut self.timing {
+            timing.started(component); // out of line: the common run has no timing
+        }
         log::debug!("{}: {} started", component.dyn_name(), self.kind);
         match self.kind {
             PhaseKind::Init => {
@@ -535,18 +649,10 @@ impl<'a> Run<'a> {
         match poll_hook(&mut hook, cx) {
             Poll::Ready(result) => self.hook_done(at, result),
             Poll::Pending => {
-                self.observe(component, Moment::HookPending);
+                if let Some(timing) = &mut self.timing {
+                    timing.hook(component, Moment::HookPending);
+                }
                 self.wait(at, State::Running, Wait::Hook(hook))
-            }
-        }
-    }
-
-    /// Tells the service watching a deinit run, if one does.
-    #[inline(always)]
-    fn observe(&self, component: &'a dyn DynComponent, moment: Moment) {
-        if let Some(observer) = self.observer {
-            if self.kind == PhaseKind::Deinit {
-                observer.mark(component, moment);
             }
         }
     }
@@ -575,24 +681,25 @@ impl<'a> Run<'a> {
         self.finish(at, result)
     }
 
+    /// Tells a service that `component`'s phase is over: its deinit's time, or that it is up.
+    #[inline(never)]
+    fn observe_over(&mut self, component: &'a dyn DynComponent, ok: bool) {
+        if let Some(timing) = &mut self.timing {
+            timing.over(component, !ok);
+        } else if let Some(observer) = self.observer {
+            if self.kind == PhaseKind::Init && ok && component.dyn_has_on_run() {
+                observer.seen().up.push(component);
+            }
+        }
+    }
+
     /// The phase is over: finished, or failed with `result`'s error.
     #[inline(always)]
     fn finish(&mut self, at: At<'a>, result: Result<(), Failure>) -> Now {
         let component = self.component(at);
         let phase = component.dyn_lifecycle().phase(self.kind);
-        if let Some(observer) = self.observer {
-            match self.kind {
-                PhaseKind::Init if result.is_ok() && component.dyn_has_on_run() => {
-                    observer.seen().up.push(component);
-                }
-                PhaseKind::Init => {}
-                _ => self.observe(
-                    component,
-                    Moment::Over {
-                        failed: result.is_err(),
-                    },
-                ),
-            }
+        if self.observer.is_some() {
+            self.observe_over(component, result.is_ok());
         }
         match &result {
             Ok(()) => {
@@ -692,7 +799,9 @@ impl<'a> Run<'a> {
             Outcome::Dependencies(Err(error)) => self.finish(at, Err(Box::new(error))),
             Outcome::Init => self.undo(at, cx),
             Outcome::Hook(result) => {
-                self.observe(self.phases[index].component, Moment::HookDone);
+                if let Some(timing) = &mut self.timing {
+                    timing.hook(self.phases[index].component, Moment::HookDone);
+                }
                 self.hook_done(at, result)
             }
             Outcome::Elsewhere(finished) => {
@@ -731,6 +840,9 @@ impl<'a> Run<'a> {
         while let Some(run) = self.phases.pop() {
             drop(run);
         }
+        if let Some(timing) = &mut self.timing {
+            timing.flush();
+        }
     }
 }
 
@@ -739,6 +851,9 @@ impl Future for Run<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(timing) = &mut this.timing {
+            timing.last = None; // time passed since the last poll
+        }
         if this.phases[0].state == State::Made {
             let now = this.schedule(At::Entry(0), cx);
             this.settle(now);

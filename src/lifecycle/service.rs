@@ -1,13 +1,15 @@
 //! `Service`: a component tree run as a service (up, `on_run` parts, shutdown, report), and
 //! `run_until` on it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -270,11 +272,14 @@ impl<'a, C: Component> Service<'a, C> {
     ///
     /// ```
     /// # futures::executor::block_on(async {
-    /// use asynchronously::lifecycle::{Component, Lifecycle, Service};
+    /// use asynchronously::lifecycle::{BoxError, Component, Lifecycle, Service};
     ///
     /// #[derive(Default)]
     /// struct App { lifecycle: Lifecycle }
-    /// impl Component for App { fn lifecycle(&self) -> &Lifecycle { &self.lifecycle } }
+    /// impl Component for App {
+    ///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+    ///     async fn on_deinit(&self) -> Result<(), BoxError> { Ok(()) }
+    /// }
     ///
     /// let app = App::default();
     /// let report = Service::new(&app).shutdown_on(async {}).run().await.unwrap();
@@ -472,7 +477,7 @@ impl<'a, C: Component> Service<'a, C> {
         drop(parts);
         drop(signals);
         let seen = std::mem::take(&mut observer.seen().marks);
-        let (phases, stuck) = times(&seen);
+        let (phases, stuck) = times(seen);
         let error = match end {
             End::Down(Ok(())) => None,
             End::Down(Err(error)) => {
@@ -521,47 +526,102 @@ enum End {
     Forced(Signal),
 }
 
-/// Each component's deinit time, in the order their deinits started, and the components whose
-/// hook was still running (in the same order).
-fn times(marks: &[super::run::Mark<'_>]) -> (Vec<PhaseTime>, Vec<String>) {
-    let mut phases: Vec<PhaseTime> = Vec::new();
-    let mut started = Vec::new();
-    let mut hooks_running = Vec::new();
-    let mut index: HashMap<*const Lifecycle, usize> = HashMap::new();
+/// Each component's deinit time, in the order their deinits started (by the clock), and the
+/// components whose hook was still running (in the same order).
+fn times(marks: Vec<super::run::Mark<'_>>) -> (Vec<PhaseTime>, Vec<String>) {
+    let name = |component: &dyn DynComponent| {
+        component
+            .dyn_lifecycle()
+            .deinit_phase()
+            .inner()
+            .recorded_name()
+    };
+    let mut phases: Vec<PhaseTime> = Vec::with_capacity(marks.len());
+    let mut starts: Vec<Option<Instant>> = Vec::with_capacity(marks.len());
+    let mut running = Vec::new();
+    // The phases that took more than one mark, by their lifecycle's address.
+    let mut open: HashMap<*const Lifecycle, usize, BuildHasherDefault<AddressHasher>> =
+        HashMap::default();
     for mark in marks {
-        let key: *const Lifecycle = mark.component.dyn_lifecycle();
-        let at = *index.entry(key).or_insert_with(|| {
+        let component = mark.component;
+        if let Moment::Whole {
+            name,
+            started,
+            took,
+            failed,
+        } = mark.moment
+        {
             phases.push(PhaseTime {
-                component: mark.component.dyn_name().into_owned(),
-                took: None,
-                failed: false,
+                component: name,
+                took: Some(took),
+                failed,
             });
-            started.push(None);
-            hooks_running.push(false);
+            starts.push(Some(started));
+            continue;
+        }
+        let key: *const Lifecycle = component.dyn_lifecycle();
+        let at = *open.entry(key).or_insert_with(|| {
+            phases.push(PhaseTime {
+                component: name(component),
+                took: None,
+                // Until it is over: a phase that did not finish was failed as its run was
+                // dropped.
+                failed: true,
+            });
+            starts.push(None);
             phases.len() - 1
         });
         match mark.moment {
-            Moment::Started => started[at] = Some(mark.at),
-            Moment::HookPending => hooks_running[at] = true,
-            Moment::HookDone => hooks_running[at] = false,
-            Moment::Over { failed } => {
-                hooks_running[at] = false;
+            Moment::Started(started) => starts[at] = Some(started),
+            Moment::HookPending => running.push(at),
+            Moment::HookDone => running.retain(|&index| index != at),
+            Moment::Over { at: ended, failed } => {
+                running.retain(|&index| index != at);
                 phases[at].failed = failed;
-                phases[at].took = started[at].map(|start| mark.at.saturating_duration_since(start));
+                phases[at].took = starts[at].map(|start| ended.saturating_duration_since(start));
             }
+            Moment::Whole { .. } => unreachable!("handled above"),
         }
     }
-    let stuck = phases
+    // The stuck in the order they started (ties: in the order they were seen).
+    running.sort_by_key(|&index| (starts[index], index));
+    let stuck = running
         .iter()
-        .zip(hooks_running)
-        .filter(|(_, running)| *running)
-        .map(|(phase, _)| phase.component.clone())
+        .map(|&index| phases[index].component.clone().into_owned())
         .collect();
-    // A phase that did not finish was failed when its run was dropped.
-    for phase in &mut phases {
-        phase.failed |= phase.took.is_none();
+    // Runs hand their marks over as they end: a component with a timeout of its own (a run of
+    // its own) before its parent. A stable sort keeps the order of those that started together.
+    if !starts.is_sorted() {
+        let mut keyed: Vec<_> = starts.into_iter().zip(phases).collect();
+        keyed.sort_by_key(|(start, _)| *start);
+        phases = keyed.into_iter().map(|(_, phase)| phase).collect();
     }
     (phases, stuck)
+}
+
+/// Hashes an address by a multiply: keys are distinct addresses, not chosen by anyone (the
+/// report of a wide tree hashes one per component).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+    fn write_usize(&mut self, address: usize) {
+        self.write_u64(address as u64);
+    }
+    fn write_u64(&mut self, word: u64) {
+        // Fibonacci hashing: the high bits mix every bit of the address.
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
 }
 
 /// The `on_run` parts that are up.
@@ -616,7 +676,7 @@ impl<'a> Parts<'a> {
         log::debug!("{}: run started", component.dyn_name());
         self.running.push(Part {
             component,
-            run: Some(component.dyn_hook(PhaseKind::Run)),
+            run: Some(component.dyn_on_run()),
             stop: stop.wait(),
             dropped,
         });
@@ -725,7 +785,9 @@ impl Future for Part<'_> {
 pub struct ShutdownReport {
     /// What started the shutdown.
     pub cause: ShutdownCause,
-    /// Each component whose deinit started, in that order, with how long it took.
+    /// Each component whose deinit started, in that order, with how long it took; except those
+    /// with no `on_deinit` and no children that went down at once (they do nothing of their
+    /// own in their deinit, and a tree can have thousands).
     pub phases: Vec<PhaseTime>,
     /// What [`Service::run`] returns as `Err`; `None` for a clean run.
     pub error: Option<LifecycleError>,
@@ -822,7 +884,7 @@ impl fmt::Display for ShutdownReport {
 #[non_exhaustive]
 pub struct PhaseTime {
     /// The component's name.
-    pub component: String,
+    pub component: Cow<'static, str>,
     /// `None` if it did not finish: the shutdown was abandoned first.
     pub took: Option<Duration>,
     /// Whether it failed (or was abandoned).

@@ -47,8 +47,9 @@ each_runtime! {
         });
         sleepers(&clock, 1).await;
         clock.advance(Duration::from_millis(10)); // db up
-        sleepers(&clock, 1).await;
-        assert!(j.has("db run begin") && !j.has("api run begin"), "{:?}", j.entries());
+        sleepers(&clock, 1).await; // the api's init
+        until(|| j.has("db run begin")).await;
+        assert!(!j.has("api run begin"), "{:?}", j.entries());
         clock.advance(Duration::from_millis(10)); // api up
         until(|| j.has("api run begin")).await;
         assert!(j.at("db init end") < j.at("db run begin"));
@@ -73,7 +74,7 @@ each_runtime! {
         let order = ["root deinit begin", "api run dropped", "api deinit begin", "api deinit end", "db run dropped", "db deinit begin", "db deinit end"];
         let at: Vec<usize> = order.iter().map(|entry| j.at(entry)).collect();
         assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{:?}", j.entries());
-        let names: Vec<&str> = report.phases.iter().map(|phase| phase.component.as_str()).collect();
+        let names: Vec<&str> = report.phases.iter().map(|phase| &*phase.component).collect();
         assert_eq!(names, ["root", "api", "db"], "in the order their deinits started");
         assert_eq!(took(&report, "api"), Some(Duration::from_millis(20)));
         assert_eq!(took(&report, "db"), Some(Duration::from_millis(10)));
@@ -312,8 +313,34 @@ each_runtime! {
         common::logs::capture();
         let quiet = Quiet::default();
         let report = Service::new(&quiet).shutdown_on(async {}).run().await.unwrap();
-        assert_eq!(report.phases[0].component, "quiet_default_on_run");
+        assert!(report.phases.is_empty(), "no hook and no children: nothing to time");
         assert!(common::logs::containing("quiet_default_on_run: run").is_empty());
         assert!(!common::logs::containing("quiet_default_on_run: down").is_empty());
+    }
+}
+
+#[cfg(feature = "signal")]
+each_runtime! {
+    /// One service of a process at a time catches the signals; a second gets a clear error
+    /// before anything starts, and the signals are free again once the first is down.
+    async fn two_services_cannot_catch_signals_at_once(rt, _clock) {
+        let j = Journal::default();
+        let (first, second) = (Part::new("first", &rt, &j).arc(), Part::new("second", &rt, &j).arc());
+        let stop = Event::new();
+        let running = spawn_service(&rt, &first, {
+            let stop = stop.clone();
+            move |service| service.catch_signals().shutdown_on(stop.wait())
+        });
+        until(|| first.lifecycle().init_phase().finished().is_set()).await;
+        let error = Service::new(&*second).catch_signals().shutdown_on(async {}).run().await.unwrap_err();
+        let LifecycleError::CatchSignals { source } = &error else { panic!("{error:?}") };
+        assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(source.to_string(), "another running service of this process catches them");
+        assert!(!second.lifecycle().init_phase().scheduled().is_set(), "nothing started");
+
+        stop.set();
+        assert!(running.await.unwrap().error.is_none());
+        let report = Service::new(&*second).catch_signals().shutdown_on(async {}).run().await.unwrap();
+        assert_eq!(report.cause, ShutdownCause::Trigger(0));
     }
 }
