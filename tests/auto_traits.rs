@@ -60,12 +60,17 @@ fn lifecycle_types() {
     send_sync_unpin::<PhaseKind>();
     send_sync_unpin::<LifecycleError>();
     send_sync_unpin::<Children<'static>>();
+    use asynchronously::lifecycle::{PhaseTime, ShutdownCause, ShutdownReport, Signal};
+    send_sync_unpin::<ShutdownReport>();
+    send_sync_unpin::<ShutdownCause>();
+    send_sync_unpin::<PhaseTime>();
+    send_sync_unpin::<Signal>();
 }
 
 /// The lifecycle's futures are `Send`, so a tree can be brought up from a spawned task.
 #[test]
 fn lifecycle_futures_are_send() {
-    use asynchronously::lifecycle::{Component, ComponentExt, Lifecycle, run_until};
+    use asynchronously::lifecycle::{Component, ComponentExt, Lifecycle, Service, run_until};
     struct Leaf(Lifecycle);
     impl Component for Leaf {
         fn lifecycle(&self) -> &Lifecycle {
@@ -77,6 +82,11 @@ fn lifecycle_futures_are_send() {
     send(leaf.init());
     send(leaf.deinit());
     send(run_until(&leaf, std::future::ready(())));
+    // A service's run, with its triggers, parts and signals, can be spawned too.
+    let service = Service::new(&leaf).shutdown_on(std::future::ready(()));
+    #[cfg(feature = "signal")]
+    let service = service.catch_signals();
+    send(service.run());
 }
 
 #[test]

@@ -475,7 +475,6 @@ impl<'a, C: Component> Service<'a, C> {
         // The deinit's futures are dropped (its unfinished phases failed) before the stuck are
         // named, and the parts after it.
         drop(parts);
-        drop(signals);
         let seen = std::mem::take(&mut observer.seen().marks);
         let (phases, stuck) = times(seen);
         let error = match end {
