@@ -236,6 +236,7 @@ mod retry;
 pub mod rt;
 mod sync;
 mod task_group;
+pub mod testing;
 mod token;
 mod tracker;
 

@@ -49,6 +49,8 @@ struct ClockInner {
     origin: Instant,
     system_origin: SystemTime,
     state: Mutex<ClockState>,
+    /// Notified whenever a sleep is added or removed, for `wait_for_sleepers`.
+    changed: event_listener::Event,
 }
 
 struct ClockState {
@@ -112,6 +114,7 @@ impl ManualClock {
                     random: seed,
                     sleepers: BTreeMap::new(),
                 }),
+                changed: event_listener::Event::new(),
             }),
         }
     }
@@ -146,7 +149,49 @@ impl ManualClock {
                 due.push(entry.remove());
             }
         }
+        if !due.is_empty() {
+            self.inner.changed.notify(usize::MAX);
+        }
         due.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until exactly `n` sleeps are pending on this clock: the async form of a loop on
+    /// [`sleepers`](ManualClock::sleepers), for a test on an executor of its own (on a
+    /// [`TestRuntime`](crate::testing::TestRuntime), `block_on` advances the clock by itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
+    ///
+    /// let clock = ManualClock::new();
+    /// let rt = Runtime::with_timer(ThreadPerTask, clock.clone());
+    /// let nap = rt.spawn({
+    ///     let rt = rt.clone();
+    ///     async move { rt.sleep(Duration::from_secs(60)).await }
+    /// });
+    /// clock.wait_for_sleepers(1).await; // the task reached its sleep
+    /// clock.advance(Duration::from_secs(60));
+    /// nap.await.unwrap();
+    /// # });
+    /// ```
+    pub fn wait_for_sleepers(&self, n: usize) -> WaitForSleepers {
+        WaitForSleepers {
+            clock: self.clone(),
+            n,
+            listener: None,
+        }
+    }
+
+    /// How long after the origin the next sleep is due, if one is pending.
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+        self.inner
+            .lock()
+            .sleepers
+            .first_key_value()
+            .map(|(&(deadline, _), _)| deadline)
     }
 
     /// How many sleeps on this clock are pending: polled at least once and not yet over.
@@ -219,8 +264,38 @@ impl fmt::Debug for ManualClock {
     }
 }
 
+/// The future of [`ManualClock::wait_for_sleepers`]: completes once exactly `n` sleeps are
+/// pending.
+#[must_use = "a WaitForSleepers does nothing unless awaited"]
+pub struct WaitForSleepers {
+    clock: ManualClock,
+    n: usize,
+    listener: Option<event_listener::EventListener>,
+}
+
+impl fmt::Debug for WaitForSleepers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForSleepers")
+            .field("n", &self.n)
+            .field("sleepers", &self.clock.sleepers())
+            .finish()
+    }
+}
+
+impl Future for WaitForSleepers {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let (clock, n) = (&this.clock, this.n);
+        crate::event::poll_until(&clock.inner.changed, &mut this.listener, cx, || {
+            clock.sleepers() == n
+        })
+    }
+}
+
 impl ManualClock {
-    fn sleep_to(&self, deadline: Duration) -> BoxFuture<()> {
+    fn sleep_to(&self, deadline: Option<Duration>) -> BoxFuture<()> {
         Box::pin(ManualSleep {
             clock: self.inner.clone(),
             deadline,
@@ -230,12 +305,16 @@ impl ManualClock {
 }
 
 impl Timer for ManualClock {
+    /// A sleep that would end past `Duration::MAX` after the origin (the clock saturated, or
+    /// nearly) never ends, and is not counted in [`sleepers`](ManualClock::sleepers): a
+    /// `Periodic` on a clock advanced by `Duration::MAX` runs once, not for ever.
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        self.sleep_to(self.inner.lock().elapsed.saturating_add(duration))
+        let elapsed = self.inner.lock().elapsed;
+        self.sleep_to(elapsed.checked_add(duration))
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
-        self.sleep_to(deadline.saturating_duration_since(self.inner.origin))
+        self.sleep_to(Some(deadline.saturating_duration_since(self.inner.origin)))
     }
 
     fn now(&self) -> Instant {
@@ -256,7 +335,8 @@ impl Timer for ManualClock {
 /// One sleep on a [`ManualClock`]; registered on its first pending poll, removed on drop.
 struct ManualSleep {
     clock: Arc<ClockInner>,
-    deadline: Duration,
+    /// `None`: past the end of time, never.
+    deadline: Option<Duration>,
     key: Option<u64>,
 }
 
@@ -265,10 +345,15 @@ impl Future for ManualSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        let Some(deadline) = this.deadline else {
+            return Poll::Pending;
+        };
         let mut state = this.clock.lock();
-        if state.elapsed >= this.deadline {
+        if state.elapsed >= deadline {
             if let Some(key) = this.key.take() {
-                state.sleepers.remove(&(this.deadline, key));
+                state.sleepers.remove(&(deadline, key));
+                drop(state);
+                this.clock.changed.notify(usize::MAX);
             }
             return Poll::Ready(());
         }
@@ -276,12 +361,12 @@ impl Future for ManualSleep {
             state.next_key += 1;
             state.next_key
         });
-        match state.sleepers.get_mut(&(this.deadline, key)) {
+        match state.sleepers.get_mut(&(deadline, key)) {
             Some(waker) => waker.clone_from(cx.waker()),
             None => {
-                state
-                    .sleepers
-                    .insert((this.deadline, key), cx.waker().clone());
+                state.sleepers.insert((deadline, key), cx.waker().clone());
+                drop(state);
+                this.clock.changed.notify(usize::MAX);
             }
         }
         Poll::Pending
@@ -290,8 +375,11 @@ impl Future for ManualSleep {
 
 impl Drop for ManualSleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            self.clock.lock().sleepers.remove(&(self.deadline, key));
+        if let (Some(key), Some(deadline)) = (self.key, self.deadline) {
+            let removed = self.clock.lock().sleepers.remove(&(deadline, key));
+            if removed.is_some() {
+                self.clock.changed.notify(usize::MAX);
+            }
         }
     }
 }

@@ -64,7 +64,7 @@ cfg_feature! {
 }
 
 pub use self::default::{default_runtime, set_default};
-pub use self::manual::ManualClock;
+pub use self::manual::{ManualClock, WaitForSleepers};
 pub use self::registry::WaitForAllOtherTasks;
 pub use self::task::{AbortHandle, JoinError, JoinHandle, PanicPayload, TaskId};
 pub use self::thread_per_task::ThreadPerTask;
