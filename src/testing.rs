@@ -48,7 +48,7 @@ use crate::rt::{BoxFuture, ManualClock, Runtime, Spawner};
 
 /// How long a `block_on` whose tasks are all idle, with no sleep pending, waits for a wake from
 /// another thread before it calls it a deadlock.
-const GRACE: Duration = Duration::from_millis(500);
+const GRACE: Duration = Duration::from_secs(1);
 
 /// A one-thread runtime on a [`ManualClock`] whose time advances by itself, as tokio's
 /// `start_paused` does, for any code written against [`Runtime`].
@@ -56,7 +56,7 @@ const GRACE: Duration = Duration::from_millis(500);
 /// - [`block_on`](TestRuntime::block_on) runs every ready task, and when all are idle it
 ///   advances the clock to the next sleep's deadline, exactly. All idle with no sleep pending
 ///   is a deadlock: a panic that says so and counts the live tasks, never a hang. (A wake from
-///   another thread counts if it comes within half a second.)
+///   another thread counts if it comes within a second.)
 /// - [`with_seed`](TestRuntime::with_seed) shuffles the order in which ready tasks run; one
 ///   seed gives one run, every time. A panic in `block_on` prints the seed, to replay it.
 /// - Tasks run only inside `block_on`, [`run_until_stalled`](TestRuntime::run_until_stalled)
@@ -382,7 +382,7 @@ impl TestRuntime {
     /// # Panics
     ///
     /// - If all are idle and no sleep is pending on the clock, with no wake from another thread
-    ///   within half a second: a deadlock, which would hang. The message counts the live tasks.
+    ///   within a second: a deadlock, which would hang. The message counts the live tasks.
     /// - If this runtime is already being driven: `block_on` inside one of its own tasks (or
     ///   from two threads at once) would deadlock.
     /// - If `future` panics; the panic resumes.

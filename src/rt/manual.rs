@@ -313,8 +313,17 @@ impl Timer for ManualClock {
         self.sleep_to(elapsed.checked_add(duration))
     }
 
+    /// Past what an `Instant` of this clock shows (about 136 years after the origin, where
+    /// [`now`](Timer::now) stops), a deadline after `now()` never comes; one at or before it is
+    /// over at once.
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
-        self.sleep_to(Some(deadline.saturating_duration_since(self.inner.origin)))
+        let shown = self.now().saturating_duration_since(self.inner.origin);
+        let since_origin = deadline.saturating_duration_since(self.inner.origin);
+        if shown < self.elapsed() {
+            // The clock went past what `now()` can show.
+            return self.sleep_to((since_origin <= shown).then_some(Duration::ZERO));
+        }
+        self.sleep_to(Some(since_origin))
     }
 
     fn now(&self) -> Instant {
