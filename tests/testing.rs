@@ -85,8 +85,8 @@ fn events(seed: u64) -> Vec<String> {
         })
         .collect();
     test.block_on(futures::future::join_all(tasks));
-    let events = log.lock().unwrap().clone();
-    events
+    drop(test);
+    Arc::try_unwrap(log).expect("the tasks are gone").into_inner().unwrap()
 }
 
 #[test]
