@@ -786,6 +786,64 @@ pub fn periodic_lateness() -> Scenario {
     }
 }
 
+/// Runs of the simulated hour: one a millisecond.
+const SIMULATED_RUNS: u64 = 3_600_000;
+
+pub fn periodic_simulated_hour() -> Scenario {
+    Scenario {
+        name: "Periodic 1ms for one simulated hour (3.6M runs), TestRuntime",
+        peer: "tokio interval under start_paused",
+        goal: 1.0,
+        unit: Unit::MicrosPerItem,
+        items: SIMULATED_RUNS as usize,
+        ours: Box::new(|| {
+            let test = asynchronously::testing::TestRuntime::new();
+            let rt = test.runtime();
+            let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let elapsed = timed(|| {
+                let job = {
+                    let runs = runs.clone();
+                    move || {
+                        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                };
+                let periodic = Periodic::builder(job, Duration::from_millis(1))
+                    .runtime(&rt)
+                    .start()
+                    .unwrap();
+                test.block_on(async {
+                    rt.sleep(Duration::from_secs(3600)).await;
+                    periodic.stop().await;
+                });
+            });
+            // The last run and the hour's end are due at once: either may go first.
+            let runs = runs.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(runs >= SIMULATED_RUNS - 1, "{runs}");
+            elapsed
+        }),
+        theirs: Box::new(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            timed(|| {
+                let runs = runtime.block_on(async {
+                    let end = tokio::time::Instant::now() + Duration::from_secs(3600);
+                    let mut interval = tokio::time::interval(Duration::from_millis(1));
+                    interval.tick().await; // at once, as tokio's first tick is
+                    let mut runs = 0;
+                    while interval.tick().await < end {
+                        runs += 1;
+                    }
+                    runs
+                });
+                assert_eq!(runs, SIMULATED_RUNS - 1);
+            })
+        }),
+    }
+}
+
 /// Every scenario that measures time, in the order of the table.
 pub fn timed_scenarios() -> Vec<Scenario> {
     vec![
@@ -799,6 +857,7 @@ pub fn timed_scenarios() -> Vec<Scenario> {
         lifecycle_wide(),
         service_wide(),
         lifecycle_chain(),
+        periodic_simulated_hour(),
         retry_zero_sleep(),
         retry_borrowing_fn_mut(),
         structured::token_cancel_with_waiters(),
