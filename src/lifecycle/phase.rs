@@ -82,9 +82,26 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use asynchronously::lifecycle::Lifecycle;
+    /// use asynchronously::lifecycle::{BoxError, Component, ComponentExt, Lifecycle, LifecycleError};
+    /// # use asynchronously::testing::TestRuntime;
+    /// # let test = TestRuntime::new(); // the 30 s pass in microseconds
+    /// # let rt = test.runtime();
     ///
-    /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(30), None);
+    /// struct Slow { lifecycle: Lifecycle }
+    /// impl Component for Slow {
+    ///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+    ///     async fn on_init(&self) -> Result<(), BoxError> {
+    ///         std::future::pending().await // a connection that never answers
+    ///     }
+    /// }
+    ///
+    /// let slow = Slow { lifecycle: Lifecycle::with_timeouts(Duration::from_secs(30), None) };
+    /// # let slow = Slow { lifecycle: Lifecycle::with_timeouts(Duration::from_secs(30), None).runtime(&rt) };
+    /// # test.block_on(async {
+    /// let error = slow.init().await.unwrap_err();
+    /// assert!(matches!(error, LifecycleError::TimedOut { .. }));
+    /// # });
+    /// # assert_eq!(test.clock().elapsed(), Duration::from_secs(30));
     /// ```
     pub fn with_timeouts(
         init: impl Into<Option<Duration>>,
@@ -104,10 +121,11 @@ impl Lifecycle {
     /// ```
     /// use std::time::Duration;
     /// use asynchronously::lifecycle::Lifecycle;
-    /// use asynchronously::rt::{ManualClock, Runtime};
+    /// use asynchronously::testing::TestRuntime;
     ///
-    /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
-    /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(1), Duration::from_secs(1)).runtime(&rt);
+    /// let test = TestRuntime::new();
+    /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(1), Duration::from_secs(1))
+    ///     .runtime(&test.runtime());
     /// ```
     pub fn runtime(mut self, rt: &Runtime) -> Self {
         self.runtime = Some(rt.clone());

@@ -353,26 +353,21 @@ impl fmt::Debug for PeriodicBuilder {
 /// # Examples
 ///
 /// ```
-/// # futures::executor::block_on(async {
 /// use std::time::Duration;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 /// use asynchronously::Periodic;
-/// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask};
+/// # use asynchronously::testing::TestRuntime;
+/// # let test = TestRuntime::new(); // time advances by itself; the test takes microseconds
+/// # let rt = test.runtime();
 ///
-/// let clock = ManualClock::new();
-/// let rt = Runtime::with_timer(ThreadPerTask, clock.clone());
 /// let runs = Arc::new(AtomicU32::new(0));
 /// let periodic = Periodic::builder({ let runs = runs.clone(); move || { runs.fetch_add(1, Ordering::SeqCst); } }, Duration::from_millis(100))
 ///     .runtime(&rt)
 ///     .start()
 ///     .unwrap();
-/// for _ in 0..3 {
-///     while clock.sleepers() == 0 { std::thread::yield_now(); } // the loop sleeps
-///     clock.advance(Duration::from_millis(100));
-///     # let before = clock.elapsed();
-///     # while runs.load(Ordering::SeqCst) < (before.as_millis() / 100) as u32 { std::thread::yield_now(); }
-/// }
+/// # test.block_on(async {
+/// rt.sleep(Duration::from_millis(350)).await; // runs at 100, 200 and 300 ms
 /// periodic.stop().await;
 /// assert_eq!(runs.load(Ordering::SeqCst), 3);
 /// # });
@@ -658,17 +653,18 @@ impl Periodic {
     /// # Examples
     ///
     /// ```
-    /// # futures::executor::block_on(async {
     /// use std::time::Duration;
     /// use asynchronously::Periodic;
-    /// use asynchronously::rt::{ManualClock, Runtime, ThreadPerTask, Timer};
+    /// # use asynchronously::testing::TestRuntime;
+    /// # let test = TestRuntime::new();
+    /// # let (rt, clock) = (test.runtime(), test.clock().clone());
     ///
-    /// let clock = ManualClock::new();
-    /// let rt = Runtime::with_timer(ThreadPerTask, clock.clone());
     /// let periodic = Periodic::builder(|| {}, Duration::from_secs(60)).runtime(&rt).start().unwrap();
+    /// # test.block_on(async {
+    /// rt.sleep(Duration::from_secs(90)).await;
     /// let stats = periodic.stats();
-    /// assert_eq!(stats.runs, 0);
-    /// assert_eq!(stats.next_run, Some(clock.now() + Duration::from_secs(60)));
+    /// assert_eq!(stats.runs, 1);
+    /// assert_eq!(stats.next_run, Some(clock.origin() + Duration::from_secs(120)));
     /// periodic.stop().await;
     /// assert_eq!(periodic.stats().next_run, None);
     /// # });

@@ -551,10 +551,25 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// # Examples
     ///
     /// ```
-    /// use asynchronously::{retry, rt::{ManualClock, Runtime}};
+    /// use std::time::Duration;
+    /// use asynchronously::retry;
+    /// # use asynchronously::testing::TestRuntime;
+    /// # let test = TestRuntime::new(); // the sleeps take no time
+    /// # let rt = test.runtime();
     ///
-    /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
-    /// let fetch = retry(|| async { Ok::<_, ()>(()) }).runtime(&rt);
+    /// let mut refusals = 2;
+    /// let fetch = retry(|| {
+    ///     let refused = refusals > 0;
+    ///     refusals -= 1;
+    ///     async move { if refused { Err("refused") } else { Ok("page") } }
+    /// })
+    /// .sleep(Duration::from_secs(5))
+    /// .runtime(&rt);
+    /// # let page =
+    /// test.block_on(fetch)
+    /// # ;
+    /// # assert_eq!(page, Ok("page"));
+    /// # assert_eq!(test.clock().elapsed(), Duration::from_secs(10)); // two sleeps on rt's clock
     /// ```
     pub fn runtime(self, rt: &Runtime) -> Self {
         self.with_policy(|policy| policy.runtime(rt))
