@@ -289,10 +289,8 @@ proptest! {
         total in 0..300_u64,
     ) {
         let case = PeriodicCase { period, fixed_rate, policy, total };
-        let clock = ManualClock::new();
-        let sim = Sim::new();
-        let _shutdown = sim.shutdown_on_drop();
-        let rt = sim.runtime(&clock);
+        let test = asynchronously::testing::TestRuntime::new();
+        let (rt, clock) = (test.runtime(), test.clock().clone());
         let starts = Arc::new(Mutex::new(Vec::new()));
         let job = {
             let (rt, clock, starts, durations) = (rt.clone(), clock.clone(), starts.clone(), durations.clone());
@@ -310,15 +308,14 @@ proptest! {
             .runtime(&rt)
             .start()
             .unwrap();
-        sim.run_until_stalled();
+        test.run_until_stalled();
         for _ in 0..total {
-            clock.advance(Duration::from_millis(1));
-            sim.run_until_stalled();
+            test.advance(Duration::from_millis(1));
         }
         let starts = starts.lock().unwrap().clone();
         prop_assert_eq!(starts, periodic_model(case, &durations), "{:?} {:?}", case, durations);
         drop(periodic);
-        sim.run_until_stalled();
+        test.run_until_stalled();
         prop_assert_eq!(rt.live_tasks(), 0);
     }
 }
