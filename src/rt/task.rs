@@ -551,10 +551,10 @@ impl AbortHandle {
     /// ```
     pub fn abort(&self) {
         self.task.abort();
-        if let Some(executor) = &self.executor
-            && !self.task.is_finished()
-        {
-            executor.abort();
+        if let Some(executor) = &self.executor {
+            if !self.task.is_finished() {
+                executor.abort();
+            }
         }
     }
 
