@@ -86,7 +86,10 @@ fn events(seed: u64) -> Vec<String> {
         .collect();
     test.block_on(futures::future::join_all(tasks));
     drop(test);
-    Arc::try_unwrap(log).expect("the tasks are gone").into_inner().unwrap()
+    Arc::try_unwrap(log)
+        .expect("the tasks are gone")
+        .into_inner()
+        .unwrap()
 }
 
 #[test]

@@ -127,6 +127,7 @@ impl Lifecycle {
     /// let lifecycle = Lifecycle::with_timeouts(Duration::from_secs(1), Duration::from_secs(1))
     ///     .runtime(&test.runtime());
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn runtime(mut self, rt: &Runtime) -> Self {
         self.runtime = Some(rt.clone());
         self

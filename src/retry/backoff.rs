@@ -74,6 +74,7 @@ impl Backoff {
     /// let backoff = Backoff::exponential(Duration::from_millis(10)).factor(3.0);
     /// assert_eq!(backoff.delay(3), Duration::from_millis(90));
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = if factor.is_finite() && factor >= 1.0 {
             factor
@@ -94,6 +95,7 @@ impl Backoff {
     /// let backoff = Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(30));
     /// assert_eq!(backoff.delay(100), Duration::from_secs(30));
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn max(mut self, max: Duration) -> Self {
         self.max = max;
         self
@@ -111,6 +113,7 @@ impl Backoff {
     /// let backoff = Backoff::exponential(Duration::from_millis(100)).jitter();
     /// assert!(backoff.sleep_for(1) <= Duration::from_millis(100));
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn jitter(mut self) -> Self {
         self.jitter = true;
         self

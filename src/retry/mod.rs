@@ -120,6 +120,7 @@ impl RetryPolicy {
     /// ```
     /// let policy = asynchronously::RetryPolicy::new().attempts_limit(3).attempts_limit(None);
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn attempts_limit(mut self, n: impl Into<Option<usize>>) -> Self {
         self.attempts_limit = n.into();
         self
@@ -132,6 +133,7 @@ impl RetryPolicy {
     /// ```
     /// let policy = asynchronously::RetryPolicy::new().sleep(std::time::Duration::from_millis(200));
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn sleep(self, sleep: Duration) -> Self {
         self.backoff(Backoff::fixed(sleep))
     }
@@ -146,6 +148,7 @@ impl RetryPolicy {
     ///
     /// let policy = RetryPolicy::new().backoff(Backoff::exponential(Duration::from_millis(50)).jitter());
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
@@ -158,6 +161,7 @@ impl RetryPolicy {
     /// ```
     /// let policy = asynchronously::RetryPolicy::new().max_elapsed(std::time::Duration::from_secs(60));
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn max_elapsed(mut self, limit: Duration) -> Self {
         self.max_elapsed = Some(limit);
         self
@@ -173,6 +177,7 @@ impl RetryPolicy {
     /// let rt = Runtime::with_timer(|task| drop(task), ManualClock::new());
     /// let policy = RetryPolicy::new().runtime(&rt);
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn runtime(mut self, rt: &Runtime) -> Self {
         self.runtime = Some(rt.clone());
         self
@@ -365,6 +370,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!((result, calls), (Err("no"), 4));
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn attempts_limit(self, n: impl Into<Option<usize>>) -> Self {
         self.with_policy(|policy| policy.attempts_limit(n))
     }
@@ -380,6 +386,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!(result, Ok(1)); // no failure, no sleep
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn sleep(self, sleep: Duration) -> Self {
         self.with_policy(|policy| policy.sleep(sleep))
     }
@@ -398,6 +405,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!((result, calls), (Err("fatal"), 1));
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn when(mut self, pred: impl FnMut(&E) -> bool + Send + 'a) -> Self {
         self.config().when = Some(Box::new(pred));
         self
@@ -423,6 +431,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!((status, polls), (Ok("done"), 3));
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn retry_if_ok(mut self, pred: impl FnMut(&T) -> bool + Send + 'a) -> Self {
         self.config().retry_if_ok = Some(Box::new(pred));
         self
@@ -473,6 +482,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// let fetch = retry_mut(async || Ok::<_, ()>(()))
     ///     .backoff(Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)).jitter());
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn backoff(self, backoff: Backoff) -> Self {
         self.with_policy(|policy| policy.backoff(backoff))
     }
@@ -491,6 +501,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!(result, Err("down"));
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn max_elapsed(self, limit: Duration) -> Self {
         self.with_policy(|policy| policy.max_elapsed(limit))
     }
@@ -510,6 +521,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!(retries, [1, 2]);
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn notify(mut self, f: impl FnMut(&E, Attempt) + Send + 'a) -> Self {
         self.config().notify = Some(Box::new(f));
         self
@@ -538,6 +550,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// assert_eq!(result, Err(Error::Slow));
     /// # });
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn attempt_timeout(mut self, limit: Duration) -> Self
     where
         E: From<AttemptTimedOut>,
@@ -571,6 +584,7 @@ impl<'a, Fut, T, E> Retry<'a, Fut, T, E> {
     /// # assert_eq!(page, Ok("page"));
     /// # assert_eq!(test.clock().elapsed(), Duration::from_secs(10)); // two sleeps on rt's clock
     /// ```
+    #[must_use = "a setter returns the changed value; use it"]
     pub fn runtime(self, rt: &Runtime) -> Self {
         self.with_policy(|policy| policy.runtime(rt))
     }
