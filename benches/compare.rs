@@ -79,45 +79,7 @@ fn run(scenario: &mut Scenario) -> bool {
     ok
 }
 
-/// Runs this bench again with the `tokio` and `smol` features, which ours needs to run on those
-/// runtimes' adapters as their users do; returns its exit status.
-fn with_the_adapters() -> std::process::ExitCode {
-    println!(
-        "compare: ours runs on the tokio and smol adapters; running with --features tokio,smol"
-    );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let filters = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--") || a == "--instructions");
-    let status = std::process::Command::new(cargo)
-        .args([
-            "bench",
-            "--bench",
-            "compare",
-            "--features",
-            "tokio,smol",
-            "--",
-        ])
-        .args(filters)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status();
-    match status {
-        Ok(status) if status.success() => std::process::ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("compare: the run with the adapters failed: {status}");
-            std::process::ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("compare: could not run cargo: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
 fn main() -> std::process::ExitCode {
-    if !cfg!(all(feature = "tokio", feature = "smol")) {
-        return with_the_adapters();
-    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [flag, name, side] = &args[..] {
         if flag == "--count" {

@@ -71,55 +71,15 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Sleeps on `tokio::time`, bound to one tokio runtime: what `rt::Tokio` does, written against
-/// the public `Timer` trait.
-#[cfg(not(feature = "tokio"))]
-struct TokioTimer(tokio::runtime::Handle);
-
-#[cfg(not(feature = "tokio"))]
-impl asynchronously::rt::Timer for TokioTimer {
-    fn sleep(&self, duration: Duration) -> asynchronously::rt::BoxFuture<()> {
-        let _entered = self.0.enter();
-        Box::pin(tokio::time::sleep(duration))
-    }
-    fn sleep_until(&self, deadline: Instant) -> asynchronously::rt::BoxFuture<()> {
-        let _entered = self.0.enter();
-        Box::pin(tokio::time::sleep_until(deadline.into()))
-    }
-    fn now(&self) -> Instant {
-        let _entered = self.0.enter();
-        tokio::time::Instant::now().into_std()
-    }
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// Our `Runtime` on a tokio runtime: the adapter.
-#[cfg(feature = "tokio")]
+/// Our `Runtime` on a tokio runtime: the adapter, as its users run it.
 pub fn on_tokio(runtime: &tokio::runtime::Runtime) -> Runtime {
     let tokio = asynchronously::rt::Tokio::new(runtime.handle().clone());
     Runtime::with_timer(tokio.clone(), tokio)
 }
 
-/// Our `Runtime` on a tokio runtime, through the public traits.
-#[cfg(not(feature = "tokio"))]
-pub fn on_tokio(runtime: &tokio::runtime::Runtime) -> Runtime {
-    let handle = runtime.handle().clone();
-    let spawner = handle.clone();
-    Runtime::with_timer(move |task| drop(spawner.spawn(task)), TokioTimer(handle))
-}
-
 /// Our `Runtime` on smol's global executor: the adapter.
-#[cfg(feature = "smol")]
 pub fn on_smol() -> Runtime {
     Runtime::smol()
-}
-
-/// Our `Runtime` on smol's global executor, through the public trait.
-#[cfg(not(feature = "smol"))]
-pub fn on_smol() -> Runtime {
-    Runtime::new(|task| smol::spawn(task).detach())
 }
 
 pub const N: usize = 10_000;
