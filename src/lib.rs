@@ -193,7 +193,7 @@
 //! # Relationship with other crates
 //!
 //! - **The Python package.** Every promise of its README holds here, translated: see the table
-//!   in the README. Where Python leaves a trap (a hang, a silent skip, a leaked task), this crate
+//!   in `docs/python.md`. Where Python leaves a trap (a hang, a silent skip, a leaked task), this crate
 //!   closes it: a dependency cycle is an error before anything runs, a failed init fails what
 //!   waits on it instead of hanging it, a shared child's parents wait for it.
 //! - **`futures::future::try_join_all`.** Above 30 inputs it sees an error only after every
