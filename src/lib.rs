@@ -238,6 +238,7 @@ mod sync;
 mod task_group;
 pub mod testing;
 mod token;
+mod trace;
 mod tracker;
 
 pub use crate::event::{Event, EventWait};

@@ -189,6 +189,12 @@ impl<'a> Timing<'a> {
     }
 }
 
+/// A component's identity: its lifecycle's address.
+#[cfg(feature = "tracing")]
+fn address(component: &dyn DynComponent) -> usize {
+    std::ptr::from_ref(component.dyn_lifecycle()) as usize
+}
+
 /// `init()` / `deinit()` on a root: a second call warns; then the cycle check; then the run.
 pub(crate) async fn run_top<C: Component>(
     component: &C,
@@ -410,6 +416,9 @@ struct Run<'a> {
     observer: Option<&'a Observer<'a>>,
     /// A deinit run's marks, if a service watches it.
     timing: Option<Timing<'a>>,
+    /// The span of each phase in progress, by its lifecycle's address, and when it started.
+    #[cfg(feature = "tracing")]
+    spans: std::collections::HashMap<usize, (crate::trace::Span, Instant)>,
     /// What the phases wait for. Dropped before `phases`: a cancelled hook is gone before its
     /// phase fails.
     steps: FuturesUnordered<Step<'a>>,
@@ -445,6 +454,8 @@ impl<'a> Run<'a> {
                     open: None,
                     last: None,
                 }),
+            #[cfg(feature = "tracing")]
+            spans: std::collections::HashMap::new(),
             steps: FuturesUnordered::new(),
             phases: vec![PhaseRun {
                 component: root,
@@ -594,6 +605,8 @@ impl<'a> Run<'a> {
         if let Some(timing) = &mut self.timing {
             timing.started(component); // out of line: the common run has no timing
         }
+        #[cfg(feature = "tracing")]
+        self.open_span(at, component);
         log::debug!("{}: {} started", component.dyn_name(), self.kind);
         match self.kind {
             PhaseKind::Init => {
@@ -646,6 +659,10 @@ impl<'a> Run<'a> {
             Ok(hook) => hook,
             Err(panic) => return self.hook_done(at, Err(Box::new(PanicPayload::new(panic)))),
         };
+        #[cfg(feature = "tracing")]
+        if let Some((span, _)) = self.spans.get(&address(component)) {
+            hook = Box::pin(crate::trace::within(span, hook));
+        }
         match poll_hook(&mut hook, cx) {
             Poll::Ready(result) => self.hook_done(at, result),
             Poll::Pending => {
@@ -681,6 +698,24 @@ impl<'a> Run<'a> {
         self.finish(at, result)
     }
 
+    /// Opens the span of the phase at `at`, a child of its parent component's.
+    #[cfg(feature = "tracing")]
+    #[inline(never)]
+    fn open_span(&mut self, at: At<'a>, component: &'a dyn DynComponent) {
+        let parent = match at {
+            At::Fresh(_, parent) => Some(parent),
+            At::Entry(index) => self.phases[index].parent,
+        };
+        let parent = parent
+            .and_then(|parent| self.spans.get(&address(self.phases[parent].component)))
+            .map(|(span, _)| span);
+        let span = crate::trace::phase(parent, &component.dyn_name(), self.kind);
+        if crate::trace::enabled(&span) {
+            self.spans
+                .insert(address(component), (span, Instant::now()));
+        }
+    }
+
     /// Tells a service that `component`'s phase is over: its deinit's time, or that it is up.
     #[inline(never)]
     fn observe_over(&mut self, component: &'a dyn DynComponent, ok: bool) {
@@ -700,6 +735,10 @@ impl<'a> Run<'a> {
         let phase = component.dyn_lifecycle().phase(self.kind);
         if self.observer.is_some() {
             self.observe_over(component, result.is_ok());
+        }
+        #[cfg(feature = "tracing")]
+        if let Some((span, started)) = self.spans.remove(&address(component)) {
+            crate::trace::phase_over(&span, result.is_ok(), started.elapsed());
         }
         match &result {
             Ok(()) => {

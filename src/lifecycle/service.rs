@@ -437,11 +437,10 @@ impl<'a, C: Component> Service<'a, C> {
 
         // Down, within the deadline, unless a signal forces it.
         let end = {
-            let mut deinit = pin!(run_observed(
-                root,
-                PhaseKind::Deinit,
-                teardown,
-                Some(&observer)
+            let span = crate::trace::shutdown(&name, &cause);
+            let mut deinit = pin!(crate::trace::within(
+                &span,
+                run_observed(root, PhaseKind::Deinit, teardown, Some(&observer))
             ));
             let mut deadline = timeout.map(|timeout| Box::pin(rt.sleep(timeout)));
             poll_fn(|cx| {

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use super::{ErasedJob, First, MissedTicks, Shared};
 use crate::rt::{BoxFuture, PanicPayload, Timer};
 use crate::sync::lock;
+use crate::trace;
 
 /// Sets `ended` however the loop ends: returned, or cancelled with its handle.
 pub(super) struct Ended(pub(super) Arc<Shared>);
@@ -67,9 +68,11 @@ pub(super) fn run_loop(
                 stats.last_started = Some(started);
                 stats.next_run = None;
             }
-            let Some(failed) = run_once(shared, &mut job).await else {
+            let span = trace::periodic_run(shared.name(), || lock(&shared.state).stats.runs + 1);
+            let Some(failed) = trace::within(&span, run_once(shared, &mut job)).await else {
                 break;
             };
+            trace::run_failed(&span, failed);
             let timer = shared.rt.timer();
             let ended_at = timer.now();
             // A loop that runs at all had a deadline.

@@ -11,6 +11,7 @@ use futures::future::{Either, select};
 
 use crate::rt::Runtime;
 use crate::sync::{Mutex, lock};
+use crate::trace;
 
 mod backoff;
 
@@ -988,14 +989,18 @@ where
 {
     let mut control = Controller::new(&slot);
     loop {
+        let span = trace::attempt(control.retries + 1);
         let result = match control.config.attempt_timeout {
-            None => op().await,
-            Some(_) => control.call(op()).await.and_then(|result| result),
+            None => trace::within(&span, op()).await,
+            Some(_) => trace::within(&span, control.call(op()))
+                .await
+                .and_then(|result| result),
         };
         let sleep = match control.next(result) {
             Ok(sleep) => sleep,
             Err(done) => return done,
         };
+        trace::delay(&span, sleep);
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {
@@ -1013,14 +1018,18 @@ async fn drive_mut<T, E>(
 ) -> Result<T, E> {
     let mut control = Controller::new(&slot);
     loop {
+        let span = trace::attempt(control.retries + 1);
         let result = match control.config.attempt_timeout {
-            None => op().await,
-            Some(_) => control.call(op()).await.and_then(|result| result),
+            None => trace::within(&span, op()).await,
+            Some(_) => trace::within(&span, control.call(op()))
+                .await
+                .and_then(|result| result),
         };
         let sleep = match control.next(result) {
             Ok(sleep) => sleep,
             Err(done) => return done,
         };
+        trace::delay(&span, sleep);
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {
@@ -1036,7 +1045,8 @@ where
 {
     let mut control = Controller::new(&slot);
     loop {
-        let result = match control.call(op(ctx)).await {
+        let span = trace::attempt(control.retries + 1);
+        let result = match trace::within(&span, control.call(op(ctx))).await {
             Ok((back, result)) => {
                 ctx = back;
                 result
@@ -1048,6 +1058,7 @@ where
             Ok(sleep) => sleep,
             Err(done) => return done,
         };
+        trace::delay(&span, sleep);
         if control.yields(sleep) {
             yield_now().await;
         } else if !sleep.is_zero() {

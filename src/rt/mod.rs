@@ -321,6 +321,23 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        #[cfg(feature = "tracing")]
+        {
+            // The task's polls in a span that names it; its id is known once it is spawned.
+            let span = crate::trace::task();
+            let handle = self.spawn_plain(crate::trace::within(&span, future));
+            crate::trace::task_id(&span, handle.id().as_u64());
+            handle
+        }
+        #[cfg(not(feature = "tracing"))]
+        self.spawn_plain(future)
+    }
+
+    fn spawn_plain<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let registry = &self.inner.registry;
         match &self.inner.executor {
             Some(executor) => executor.spawn(future, registry),
