@@ -170,7 +170,11 @@ fn the_service_example_gives_a_tree_of_spans() {
             .collect();
         assert!(!runs.is_empty(), "{spans:#?}");
         assert!(runs.iter().all(|run| field(run, "name") == "health"));
-        assert!(runs.iter().any(|run| field(run, "run") == "1" && field(run, "failed") == "false"), "{runs:#?}");
+        assert!(
+            runs.iter()
+                .any(|run| field(run, "run") == "1" && field(run, "failed") == "false"),
+            "{runs:#?}"
+        );
     });
 }
 

@@ -410,6 +410,14 @@ impl Component for Root {
     }
 }
 
+/// A root with `N` leaves.
+fn wide_root() -> Root {
+    Root {
+        lifecycle: Lifecycle::new(),
+        leaves: (0..N).map(|_| Leaf::default()).collect(),
+    }
+}
+
 pub fn lifecycle_wide() -> Scenario {
     Scenario {
         name: "lifecycle init + deinit, 1 root + 10k leaves",
@@ -419,10 +427,7 @@ pub fn lifecycle_wide() -> Scenario {
         items: N,
         ours: Box::new(|| {
             // Building the tree is the user's code; the lifecycle is what is timed.
-            let root = Root {
-                lifecycle: Lifecycle::new(),
-                leaves: (0..N).map(|_| Leaf::default()).collect(),
-            };
+            let root = wide_root();
             timed(|| {
                 futures::executor::block_on(async {
                     root.init().await.unwrap();
@@ -446,10 +451,7 @@ pub fn service_wide() -> Scenario {
         unit: Unit::MicrosPerItem,
         items: N,
         ours: Box::new(|| {
-            let root = Root {
-                lifecycle: Lifecycle::new(),
-                leaves: (0..N).map(|_| Leaf::default()).collect(),
-            };
+            let root = wide_root();
             timed(|| {
                 let report =
                     futures::executor::block_on(Service::new(&root).shutdown_on(async {}).run());

@@ -25,11 +25,11 @@ use std::sync::{Arc, Weak};
 use super::phase::PhaseInner;
 use super::{DynComponent, LifecycleError, PhaseKind};
 
-/// The graph's maps are keyed by the addresses of phases, which are unique and already spread: a
-/// multiply mixes them (the "lifecycle init, chain" row: SipHash cost it a sixth more
-/// instructions per link).
+/// The graph's maps (and a service report's) are keyed by addresses, which are unique and
+/// already spread: a multiply mixes them (the "lifecycle init, chain" row: SipHash cost it a
+/// sixth more instructions per link).
 #[derive(Default)]
-struct AddressHasher(u64);
+pub(crate) struct AddressHasher(u64);
 
 impl Hasher for AddressHasher {
     fn finish(&self) -> u64 {
@@ -47,7 +47,7 @@ impl Hasher for AddressHasher {
     }
 }
 
-type ByAddress = BuildHasherDefault<AddressHasher>;
+pub(crate) type ByAddress = BuildHasherDefault<AddressHasher>;
 
 /// A phase in the graph: its state, and the component it belongs to if it is in the tree.
 struct Node<'a> {

@@ -444,12 +444,7 @@ impl Phase {
         &self,
         future: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LifecycleError> {
-        let mut record = lock(&self.inner.record);
-        if self.is_scheduled() {
-            return Err(self.already_scheduled(&record));
-        }
-        record.waits(self.kind()).futures.push(Box::pin(future));
-        Ok(())
+        self.add_wait(|waits| &mut waits.futures, Box::pin(future))
     }
 
     /// Makes the phase run `stop` last before it starts, after its `after` phases and
@@ -458,11 +453,20 @@ impl Phase {
         &self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LifecycleError> {
+        self.add_wait(|waits| &mut waits.stops, Box::pin(stop))
+    }
+
+    /// Adds `future` to the list `list` picks, unless the phase was scheduled.
+    fn add_wait(
+        &self,
+        list: fn(&mut Waits) -> &mut Vec<BoxFuture<()>>,
+        future: BoxFuture<()>,
+    ) -> Result<(), LifecycleError> {
         let mut record = lock(&self.inner.record);
         if self.is_scheduled() {
             return Err(self.already_scheduled(&record));
         }
-        record.waits(self.kind()).stops.push(Box::pin(stop));
+        list(record.waits(self.kind())).push(future);
         Ok(())
     }
 

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
@@ -15,6 +14,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::graph::ByAddress;
 use super::run::{Moment, Observer, Teardown, run_observed};
 use super::{BoxError, Component, DynComponent, Lifecycle, LifecycleError, PhaseKind};
 use crate::event::{Event, EventWait};
@@ -538,8 +538,7 @@ fn times(marks: Vec<super::run::Mark<'_>>) -> (Vec<PhaseTime>, Vec<String>) {
     let mut starts: Vec<Option<Instant>> = Vec::with_capacity(marks.len());
     let mut running = Vec::new();
     // The phases that took more than one mark, by their lifecycle's address.
-    let mut open: HashMap<*const Lifecycle, usize, BuildHasherDefault<AddressHasher>> =
-        HashMap::default();
+    let mut open: HashMap<*const Lifecycle, usize, ByAddress> = HashMap::default();
     for mark in marks {
         let component = mark.component;
         if let Moment::Whole {
@@ -595,31 +594,6 @@ fn times(marks: Vec<super::run::Mark<'_>>) -> (Vec<PhaseTime>, Vec<String>) {
         phases = keyed.into_iter().map(|(_, phase)| phase).collect();
     }
     (phases, stuck)
-}
-
-/// Hashes an address by a multiply: keys are distinct addresses, not chosen by anyone (the
-/// report of a wide tree hashes one per component).
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-    fn write_usize(&mut self, address: usize) {
-        self.write_u64(address as u64);
-    }
-    fn write_u64(&mut self, word: u64) {
-        // Fibonacci hashing: the high bits mix every bit of the address.
-        self.0 = (self.0 ^ word)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(26);
-    }
 }
 
 /// The `on_run` parts that are up.
