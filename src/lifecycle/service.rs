@@ -933,8 +933,8 @@ impl fmt::Display for Signal {
 /// - If init fails, what finished init is de-initialised (in the reverse order that
 ///   [`depends_on`](super::ComponentExt::depends_on) and the tree give), and the init error
 ///   returned.
-/// - If `shutdown` completes while init is still running, init is cancelled and what finished
-///   init is de-initialised.
+/// - If `shutdown` completes while init is still running, init is cancelled, what finished
+///   init is de-initialised, and the first error of that is returned.
 /// - Otherwise, after `shutdown`, the whole tree is de-initialised and its first error returned.
 ///
 /// An error of the rollback after a failed init is logged, and the init error returned.
