@@ -6,7 +6,7 @@
 //! fails on a deadlock, a leak of a loom `Arc`, or a failed assertion. Run them with:
 //!
 //! ```text
-//! LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --no-default-features --test loom
+//! LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test -p asynchronously --release --no-default-features --test loom
 //! ```
 //!
 //! The crate's primitives switch to loom's under `--cfg loom` (see `src/sync.rs`). The spawner
