@@ -6,7 +6,9 @@
 //! declare dependencies once with [`depends_on`](ComponentExt::depends_on). Then one
 //! [`init`](ComponentExt::init) on the root brings up the whole tree, children concurrently and
 //! each after what it depends on, and one [`deinit`](ComponentExt::deinit) takes it down in
-//! reverse. [`run_until`] is the service main loop around both.
+//! reverse. [`Service`] is the service main loop around both: each component's
+//! [`on_run`](Component::on_run) part while it is up, shutdown triggers and signals, one
+//! deadline, and a [`ShutdownReport`] ([`run_until`] is its short form).
 //!
 //! # Examples
 //!
@@ -64,7 +66,7 @@
 //! - A child shared by two parents (a diamond) is initialised once, and both parents wait for it:
 //!   "parent finished" always means "subtree finished".
 //! - Per-component timeouts ([`Lifecycle::with_timeouts`]) give [`LifecycleError::TimedOut`].
-//! - [`run_until`] rolls back, in reverse, what finished init when init fails.
+//! - [`Service`] and [`run_until`] roll back, in reverse, what finished init when init fails.
 //!
 //! Deinit is best effort where init is strict: a failing `on_deinit` does not cancel its
 //! siblings, and a deinit phase `after` a failed one still runs, so one failed close does not
