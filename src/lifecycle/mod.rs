@@ -224,11 +224,11 @@ impl Future for Idle {
     }
 }
 
-/// Whether `future` is of the default type `D` ([`Idle`], [`NoHook`]). Its type cannot be
-/// compared by `TypeId` (a hook's future borrows, so it is not `'static`); a zero-sized type
-/// named as ours is ours.
-fn is_default<D, F>(_: &F) -> bool {
-    std::mem::size_of::<F>() == 0 && std::any::type_name::<F>() == std::any::type_name::<D>()
+/// Whether the hook `hook` returns the default future `D` ([`Idle`], [`NoHook`]), without
+/// calling it. Its type cannot be compared by `TypeId` (a hook's future borrows, so it is not
+/// `'static`); a zero-sized type named as ours is ours.
+fn returns_default<'a, C: ?Sized + 'a, R, D>(_hook: impl Fn(&'a C) -> R) -> bool {
+    std::mem::size_of::<R>() == 0 && std::any::type_name::<R>() == std::any::type_name::<D>()
 }
 
 /// The hook of a component that has none: done at once. Zero-sized, so that the box a run puts a
@@ -481,10 +481,10 @@ impl<C: Component> DynComponent for C {
         self.children()
     }
     fn dyn_has_on_run(&self) -> bool {
-        !is_default::<Idle, _>(&self.on_run())
+        !returns_default::<Self, _, Idle>(Self::on_run)
     }
     fn dyn_has_deinit_hook(&self) -> bool {
-        !is_default::<NoHook, _>(&self.on_deinit())
+        !returns_default::<Self, _, NoHook>(Self::on_deinit)
     }
     fn dyn_on_run(&self) -> BoxFuture<'_, Result<(), BoxError>> {
         Box::pin(self.on_run())
