@@ -276,3 +276,77 @@ fn an_executor_shut_down_during_a_service_run_leaves_nothing_running() {
         assert_eq!(rt.live_tasks(), 0);
     });
 }
+
+/// A timer whose every sleep ends up to 100 ms late (a seeded draw each), on a `ManualClock`.
+struct Late {
+    clock: asynchronously::rt::ManualClock,
+    draws: std::sync::Mutex<u64>,
+}
+
+impl Late {
+    fn lateness(&self) -> Duration {
+        let mut state = self.draws.lock().unwrap();
+        // SplitMix64's step; any spread of draws will do.
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Duration::from_millis((z ^ (z >> 31)) % 100)
+    }
+}
+
+impl asynchronously::rt::Timer for Late {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        self.clock.sleep(duration + self.lateness())
+    }
+    fn sleep_until(&self, deadline: std::time::Instant) -> BoxFuture<()> {
+        self.clock.sleep_until(deadline + self.lateness())
+    }
+    fn now(&self) -> std::time::Instant {
+        self.clock.now()
+    }
+}
+
+#[test]
+fn a_late_timer_delays_each_fixed_rate_run_but_loses_none_and_does_not_drift() {
+    bounded(|| {
+        let clock = asynchronously::rt::ManualClock::new();
+        let late = Late {
+            clock: clock.clone(),
+            draws: std::sync::Mutex::new(7),
+        };
+        let rt = Runtime::with_timer(ThreadPerTask, late);
+        let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let periodic = Periodic::builder(
+            {
+                let (starts, clock) = (starts.clone(), clock.clone());
+                move || starts.lock().unwrap().push(clock.elapsed())
+            },
+            Duration::from_secs(1),
+        )
+        .fixed_rate(true)
+        .runtime(&rt)
+        .start()
+        .unwrap();
+        futures::executor::block_on(async {
+            // Ten seconds and the last tick's lateness.
+            for _ in 0..1_011 {
+                clock.wait_for_sleepers(1).await; // the loop sleeps
+                clock.advance(Duration::from_millis(10));
+            }
+            clock.wait_for_sleepers(1).await;
+            periodic.stop().await;
+        });
+        let starts = starts.lock().unwrap().clone();
+        // Ten seconds: a run for each tick, each within its 100 ms of lateness (and the 10 ms
+        // step), never early; fixed rate keeps the schedule, so the lateness never adds up.
+        assert_eq!(starts.len(), 10, "{starts:?}");
+        for (tick, start) in (1..).zip(&starts) {
+            let due = Duration::from_secs(tick);
+            assert!(
+                *start >= due && *start < due + Duration::from_millis(110),
+                "run {tick} at {start:?}"
+            );
+        }
+    });
+}
