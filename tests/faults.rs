@@ -166,6 +166,16 @@ impl Component for Slow {
     }
 }
 
+impl Slow {
+    fn on(rt: &Runtime) -> Arc<Self> {
+        Arc::new(Self {
+            lifecycle: Lifecycle::new(),
+            rt: rt.clone(),
+            runs: DropCounter::new(),
+        })
+    }
+}
+
 #[derive(Default)]
 struct Waiter {
     lifecycle: Lifecycle,
@@ -182,11 +192,7 @@ fn an_executor_shut_down_during_an_init_cancels_it_and_fails_its_dependents() {
     bounded(|| {
         let test = TestRuntime::new();
         let rt = test.runtime();
-        let slow = Arc::new(Slow {
-            lifecycle: Lifecycle::new(),
-            rt: rt.clone(),
-            runs: DropCounter::new(),
-        });
+        let slow = Slow::on(&rt);
         let waiter = Waiter::default();
         waiter.depends_on(&*slow).unwrap();
         let init = rt.spawn({
@@ -243,11 +249,7 @@ fn an_executor_shut_down_during_a_service_run_leaves_nothing_running() {
     bounded(|| {
         let test = TestRuntime::new();
         let rt = test.runtime();
-        let slow = Arc::new(Slow {
-            lifecycle: Lifecycle::new(),
-            rt: rt.clone(),
-            runs: DropCounter::new(),
-        });
+        let slow = Slow::on(&rt);
         let service = rt.spawn({
             let slow = slow.clone();
             async move {

@@ -410,6 +410,13 @@ impl Component for Root {
     }
 }
 
+/// The floor of the wide rows: `N` empty async blocks joined.
+fn join_all_of_empty_blocks() -> f64 {
+    timed(|| {
+        futures::executor::block_on(join_all((0..N).map(|_| async {})));
+    })
+}
+
 /// A root with `N` leaves.
 fn wide_root() -> Root {
     Root {
@@ -435,11 +442,7 @@ pub fn lifecycle_wide() -> Scenario {
                 });
             })
         }),
-        theirs: Box::new(|| {
-            timed(|| {
-                futures::executor::block_on(join_all((0..N).map(|_| async {})));
-            })
-        }),
+        theirs: Box::new(join_all_of_empty_blocks),
     }
 }
 
@@ -459,11 +462,7 @@ pub fn service_wide() -> Scenario {
                 assert_eq!(report.unwrap().phases.len(), 1);
             })
         }),
-        theirs: Box::new(|| {
-            timed(|| {
-                futures::executor::block_on(join_all((0..N).map(|_| async {})));
-            })
-        }),
+        theirs: Box::new(join_all_of_empty_blocks),
     }
 }
 
