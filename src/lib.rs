@@ -5,16 +5,18 @@
 //! A Rust port of the Python package [`asynchronously`](https://pypi.org/project/asynchronously/)
 //! 1.0.0, for library authors who cannot pick a runtime for their users, smol applications, and
 //! async code on plain std with no runtime at all. The core is written against `futures`,
-//! `event-listener` and `futures-timer` only; a [`Runtime`](rt::Runtime) carries the executor
-//! (behind the one-method [`Spawner`](rt::Spawner) trait) and the clock (behind
-//! [`Timer`](rt::Timer)).
+//! `futures-timer`, `event-listener`, `async-lock`, `log`, `thiserror` and `pin-project-lite`;
+//! a [`Runtime`](rt::Runtime) carries the executor (behind the one-method
+//! [`Spawner`](rt::Spawner) trait) and the clock (behind [`Timer`](rt::Timer)).
 //!
 //! # A tour
 //!
-//! **Bring a service up in dependency order, and down in reverse.** The seed's Quick Start: each
-//! part is a [`Component`](lifecycle::Component); one `depends_on` gives both orders; one
+//! **Bring a service up in dependency order, and down in reverse.** Each part is a
+//! [`Component`](lifecycle::Component); one `depends_on` gives both orders; one
 //! [`run_until`](lifecycle::run_until) inits, waits for shutdown, and deinits (rolling back what
-//! came up if init fails).
+//! came up if init fails). [`Service`](lifecycle::Service) adds long-running parts, signals, one
+//! deadline and a report, for a service's `main`; [`testing::TestRuntime`] tests all of it
+//! without waiting.
 //!
 //! ```
 //! use asynchronously::children;
