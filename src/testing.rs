@@ -123,6 +123,8 @@ struct Task {
     queued: AtomicBool,
 }
 
+/// `crate::sync::lock` for std's `Mutex`: this module pairs it with a std `Condvar`, so it keeps
+/// std's types under `--cfg loom` too (where `crate::sync` hands out loom's).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

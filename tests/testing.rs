@@ -138,18 +138,23 @@ fn spawn_works_from_inside_a_task_and_from_another_thread() {
         .unwrap();
         assert_eq!(test.block_on(from_thread).unwrap(), "from a thread");
 
-        // A thread that spawns while block_on waits for it: a wake from another thread.
+        // A thread that spawns once block_on waits for it (the future says so as it first goes
+        // pending): a wake from another thread, with no sleep to line the two up.
         let (sent, got) = futures::channel::oneshot::channel();
+        let (waiting, waits) = std::sync::mpsc::channel();
         let later = std::thread::spawn({
             let rt = rt.clone();
             move || {
-                std::thread::sleep(ms(20));
+                waits.recv().unwrap();
                 let task = rt.spawn(async { 7 });
                 sent.send(task).unwrap();
             }
         });
         assert_eq!(
-            test.block_on(async { got.await.unwrap().await.unwrap() }),
+            test.block_on(async {
+                waiting.send(()).unwrap();
+                got.await.unwrap().await.unwrap()
+            }),
             7
         );
         later.join().unwrap();

@@ -852,6 +852,29 @@ impl fmt::Display for ShutdownReport {
 
 /// How long one component's deinit took: from its start (its dependents were down) to its end
 /// (its hook returned and its children were down).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynchronously::lifecycle::{BoxError, Component, Lifecycle, Service};
+/// use asynchronously::testing::TestRuntime;
+///
+/// struct Pool { lifecycle: Lifecycle, rt: asynchronously::rt::Runtime }
+/// impl Component for Pool {
+///     fn lifecycle(&self) -> &Lifecycle { &self.lifecycle }
+///     async fn on_deinit(&self) -> Result<(), BoxError> {
+///         self.rt.sleep(Duration::from_millis(250)).await; // drain the connections
+///         Ok(())
+///     }
+/// }
+///
+/// let test = TestRuntime::new();
+/// let pool = Pool { lifecycle: Lifecycle::new(), rt: test.runtime() };
+/// let report = test.block_on(Service::new(&pool).shutdown_on(async {}).runtime(&test.runtime()).run()).unwrap();
+/// let time = &report.phases[0];
+/// assert_eq!((&*time.component, time.took, time.failed), ("Pool", Some(Duration::from_millis(250)), false));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PhaseTime {

@@ -266,6 +266,16 @@ impl fmt::Debug for ManualClock {
 
 /// The future of [`ManualClock::wait_for_sleepers`]: completes once exactly `n` sleeps are
 /// pending.
+///
+/// # Examples
+///
+/// ```
+/// use asynchronously::rt::{ManualClock, WaitForSleepers};
+///
+/// let clock = ManualClock::new();
+/// let none: WaitForSleepers = clock.wait_for_sleepers(0);
+/// futures::executor::block_on(none); // no sleep is pending: over at once
+/// ```
 #[must_use = "a WaitForSleepers does nothing unless awaited"]
 pub struct WaitForSleepers {
     clock: ManualClock,
