@@ -614,7 +614,7 @@ impl<'a> Parts<'a> {
     /// Starts the parts of a tree initialised before the service ran: each component whose init
     /// finished, once (a child shared by two parents is one component).
     fn start_initialized(&mut self, root: &'a dyn DynComponent) {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<*const Lifecycle, ByAddress> = Default::default();
         let mut stack = vec![root];
         while let Some(component) = stack.pop() {
             let lifecycle: *const Lifecycle = component.dyn_lifecycle();
