@@ -89,7 +89,6 @@ mod on {
 #[cfg(not(feature = "tracing"))]
 mod off {
     use super::{Duration, Future};
-    use crate::lifecycle::PhaseKind;
 
     #[derive(Clone, Copy, Debug, Default)]
     pub(crate) struct Span;
@@ -113,9 +112,5 @@ mod off {
     #[inline(always)]
     pub(crate) fn within<F: Future>(_: &Span, future: F) -> F {
         future
-    }
-    #[allow(dead_code)]
-    pub(crate) fn phase(_: Option<&Span>, _: &str, _: PhaseKind) -> Span {
-        Span
     }
 }
