@@ -2,15 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker, ready};
-
-use futures::stream::{FuturesUnordered, Stream};
+use std::task::{Context, Poll, ready};
 
 use crate::gather::Failure;
-use crate::rt::{AbortHandle, JoinError, JoinHandle, Runtime, TaskId};
+use crate::rt::group::{Group, Joined};
+use crate::rt::{AbortHandle, JoinError, Runtime, TaskId};
 
 /// A set of tasks that owns them and their outputs: tokio's `JoinSet`, on any runtime.
 ///
@@ -42,37 +41,12 @@ use crate::rt::{AbortHandle, JoinError, JoinHandle, Runtime, TaskId};
 /// ```
 pub struct TaskGroup<T> {
     rt: Runtime,
-    tasks: FuturesUnordered<Entry<T>>,
+    /// The tasks, and the state they report into (one for the group: see `rt::group`).
+    group: Group<T>,
     /// How many tasks were spawned: each task's place, for `try_join_all`'s spawn order.
     spawned: u64,
     /// With a limit, the permits to run.
     limit: Option<Arc<async_lock::Semaphore>>,
-}
-
-/// A task of the group, and its place in spawn order.
-struct Entry<T> {
-    place: u64,
-    handle: JoinHandle<T>,
-}
-
-impl<T> Future for Entry<T> {
-    type Output = Joined<T>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let output = ready!(Pin::new(&mut self.handle).poll(cx));
-        Poll::Ready(Joined {
-            place: self.place,
-            id: self.handle.id(),
-            output,
-        })
-    }
-}
-
-/// A task that ended: its place in spawn order, its id, and its output.
-struct Joined<T> {
-    place: u64,
-    id: TaskId,
-    output: Result<T, JoinError>,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
@@ -90,7 +64,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     pub fn new(rt: &Runtime) -> Self {
         Self {
             rt: rt.clone(),
-            tasks: FuturesUnordered::new(),
+            group: Group::new(),
             spawned: 0,
             limit: None,
         }
@@ -120,10 +94,9 @@ impl<T: Send + 'static> TaskGroup<T> {
             n > 0,
             "a TaskGroup with a limit of 0 could never run a task"
         );
-        Self {
-            limit: Some(Arc::new(async_lock::Semaphore::new(n))),
-            ..Self::new(rt)
-        }
+        let mut group = Self::new(rt);
+        group.limit = Some(Arc::new(async_lock::Semaphore::new(n)));
+        group
     }
 
     /// Spawns `future` as a task of the group; the handle aborts it without taking it out of
@@ -146,23 +119,28 @@ impl<T: Send + 'static> TaskGroup<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let handle = match &self.limit {
-            None => self.rt.spawn(future),
+        let place = self.group.reserve();
+        let report = self.group.report(&place, self.spawned);
+        let spawned = catch_unwind(AssertUnwindSafe(|| match &self.limit {
+            None => self.rt.spawn_member(future, report, place.id),
             Some(limit) => {
                 let limit = limit.clone();
-                self.rt.spawn(async move {
+                let future = async move {
                     let _permit = limit.acquire_arc().await;
                     future.await
-                })
+                };
+                self.rt.spawn_member(future, report, place.id)
+            }
+        }));
+        let kept = match spawned {
+            Ok(kept) => kept,
+            Err(panic) => {
+                self.group.forget(&place);
+                resume_unwind(panic);
             }
         };
-        let abort = handle.abort_handle();
-        self.tasks.push(Entry {
-            place: self.spawned,
-            handle,
-        });
         self.spawned += 1;
-        abort
+        self.group.spawned(&place, kept)
     }
 
     /// The output of the next task to finish (`Err` if it panicked or was aborted), and `None`
@@ -206,18 +184,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// assert_eq!(output.unwrap(), 5);
     /// ```
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        // `FuturesUnordered` yields (wakes the waker and returns `Pending`) when the handles it
-        // polls are woken while it polls them, as a task that ends at that moment does: poll
-        // again after a yield, so that a finished task behind it is found.
-        loop {
-            let yielded = Arc::new(Yielded(AtomicBool::new(false)));
-            let waker = Waker::from(yielded.clone());
-            match Pin::new(&mut self.tasks).poll_next(&mut Context::from_waker(&waker)) {
-                Poll::Ready(joined) => return joined.map(|joined| joined.output),
-                Poll::Pending if yielded.0.load(Ordering::SeqCst) => continue,
-                Poll::Pending => return None,
-            }
-        }
+        self.take_next(None).map(|joined| joined.output)
     }
 
     /// Every task's output, in the order they finish. A task's panic resumes here, as
@@ -260,7 +227,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// assert_eq!(group.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.group.len()
     }
 
     /// Whether the group has no task.
@@ -274,7 +241,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// assert!(TaskGroup::<()>::new(&Runtime::new(ThreadPerTask)).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.group.len() == 0
     }
 
     /// Aborts every task; they stay in the group, and `join_next` gives each one's
@@ -294,7 +261,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// # });
     /// ```
     pub fn abort_all(&mut self) {
-        self.tasks.iter().for_each(|entry| entry.handle.abort());
+        self.group.abort_all();
     }
 
     /// Aborts every task and waits until each one's future has been dropped (its destructors
@@ -338,14 +305,26 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// assert_eq!(futures::executor::block_on(rx).unwrap(), "ran on");
     /// ```
     pub fn detach_all(&mut self) {
-        std::mem::take(&mut self.tasks)
-            .into_iter()
-            .for_each(|entry| entry.handle.detach());
+        self.group.detach_all();
     }
 
     /// The next task to finish; `None` once the group is empty.
     fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Joined<T>>> {
-        Pin::new(&mut self.tasks).poll_next(cx)
+        if self.is_empty() {
+            return Poll::Ready(None);
+        }
+        match self.take_next(Some(cx)) {
+            Some(joined) => Poll::Ready(Some(joined)),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A task that finished, if there is one; else `cx` is woken when one does.
+    fn take_next(&mut self, cx: Option<&mut Context<'_>>) -> Option<Joined<T>> {
+        if self.is_empty() {
+            return None;
+        }
+        self.group.take(cx.map(|cx| cx.waker()))
     }
 }
 
@@ -387,21 +366,9 @@ impl<U: Send + 'static, E: Send + 'static> TaskGroup<Result<U, E>> {
 impl<T> fmt::Debug for TaskGroup<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskGroup")
-            .field("len", &self.tasks.len())
+            .field("len", &self.group.len())
             .field("limited", &self.limit.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// Notes that `FuturesUnordered` yielded (woke its task) during a `try_join_next`.
-struct Yielded(AtomicBool);
-
-impl Wake for Yielded {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -570,7 +537,10 @@ impl<U: Send + 'static, E: Send + 'static> Future for TryJoinAll<U, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        while let Some(Joined { place, id, output }) = ready!(this.group.poll_join_next(cx)) {
+        while let Some(Joined {
+            place, id, output, ..
+        }) = ready!(this.group.poll_join_next(cx))
+        {
             if this.failure.is_some() {
                 // Draining the aborted: their outcomes, panics too, give way to the first.
                 continue;

@@ -145,6 +145,74 @@ fn a_spawner_that_panics_on_every_fifth_spawn_loses_only_those() {
     });
 }
 
+/// Spawns every task, and then panics on every second spawn: the task it kept runs anyway.
+struct PanicsAfterSpawning(AtomicUsize);
+
+impl Spawner for PanicsAfterSpawning {
+    fn spawn_boxed(&self, task: BoxFuture<()>) {
+        ThreadPerTask.spawn_boxed(task);
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        if n % 2 == 0 {
+            panic!("spawn {n} said it failed");
+        }
+    }
+}
+
+#[test]
+fn a_task_whose_spawn_panicked_after_it_was_taken_runs_outside_the_group() {
+    bounded(|| {
+        let rt = Runtime::new(PanicsAfterSpawning(AtomicUsize::new(0)));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut group = TaskGroup::new(&rt);
+        let mut refused = 0;
+        for i in 1..=6_u32 {
+            let ran = ran.clone();
+            let spawn = AssertUnwindSafe(|| {
+                group.spawn(async move {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    i
+                })
+            });
+            refused += usize::from(catch_unwind(spawn).is_err());
+        }
+        assert_eq!((refused, group.len()), (3, 3));
+        let mut outputs = futures::executor::block_on(group.join_all());
+        outputs.sort_unstable();
+        assert_eq!(
+            outputs,
+            [1, 3, 5],
+            "only the spawns that returned are in the group"
+        );
+        settle(&rt);
+        assert_eq!(ran.load(Ordering::SeqCst), 6, "the kept tasks ran too");
+    });
+}
+
+#[test]
+fn a_group_reuses_the_slots_of_tasks_whose_spawn_panicked() {
+    bounded(|| {
+        let rt = Runtime::new(PanicsAfterSpawning(AtomicUsize::new(0)));
+        let mut group = TaskGroup::new(&rt);
+        for round in 0..4_u32 {
+            for i in 0..10 {
+                let spawn = AssertUnwindSafe(|| group.spawn(async move { round * 10 + i }));
+                let _ = catch_unwind(spawn);
+            }
+            assert_eq!(group.len(), 5);
+            let mut outputs = Vec::new();
+            futures::executor::block_on(async {
+                while let Some(output) = group.join_next().await {
+                    outputs.push(output.unwrap());
+                }
+            });
+            outputs.sort_unstable();
+            let expected: Vec<u32> = (0..10).step_by(2).map(|i| round * 10 + i).collect();
+            assert_eq!(outputs, expected, "round {round}");
+            settle(&rt); // the kept tasks end, and give their slots back
+        }
+    });
+}
+
 /// A component whose init sleeps on the runtime's clock.
 struct Slow {
     lifecycle: Lifecycle,

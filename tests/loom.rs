@@ -1,6 +1,7 @@
 //! loom models of the synchronisation the crate writes by hand: `Event`, `JoinHandle` completion
-//! and cancellation, the task registry behind `live_tasks` / `wait_for_all_other_tasks`, and the
-//! links of the `CancellationToken` tree.
+//! and cancellation, the task registry behind `live_tasks` / `wait_for_all_other_tasks`, the
+//! links of the `CancellationToken` tree, the `TaskTracker`'s count, and the slots a `TaskGroup`'s
+//! tasks report into.
 //!
 //! loom runs each model under every interleaving of its threads (up to the preemption bound) and
 //! fails on a deadlock, a leak of a loom `Arc`, or a failed assertion. Run them with:
@@ -429,6 +430,77 @@ fn a_group_with_a_limit_of_one_never_runs_two_at_once() {
             });
         }
         assert_eq!(block_on(group.join_all()).len(), 2);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TaskGroup: the slots its tasks report into
+
+#[test]
+fn a_members_abort_racing_its_end_gives_one_outcome_after_the_drop() {
+    loom::model(|| {
+        let mut group = TaskGroup::new(&runtime());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let abort = group.spawn(async move {
+            drop(flag);
+            5
+        });
+        let aborter = thread::spawn(move || abort.abort());
+        let outcome = block_on(group.join_next()).unwrap();
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the outcome came before the drop"
+        );
+        match outcome {
+            Ok(five) => assert_eq!(five, 5),
+            Err(error) => assert!(error.is_cancelled()),
+        }
+        aborter.join().unwrap();
+    });
+}
+
+#[test]
+fn an_abort_from_another_thread_wakes_a_parked_member() {
+    loom::model(|| {
+        let mut group = TaskGroup::new(&runtime());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let abort = group.spawn(Forever(DropFlag(dropped.clone())));
+        let aborter = thread::spawn(move || abort.abort());
+        let outcome = block_on(group.join_next()).unwrap();
+        assert!(outcome.unwrap_err().is_cancelled());
+        assert!(dropped.load(Ordering::SeqCst));
+        aborter.join().unwrap();
+    });
+}
+
+#[test]
+fn a_stale_abort_racing_the_reuse_of_its_slot_aborts_nothing() {
+    loom::model(|| {
+        let mut group = TaskGroup::new(&runtime());
+        let stale = group.spawn(async { 1 });
+        assert_eq!(block_on(group.join_next()).unwrap().unwrap(), 1);
+        let aborter = thread::spawn(move || stale.abort());
+        group.spawn(async { 2 });
+        assert_eq!(block_on(group.join_next()).unwrap().unwrap(), 2);
+        aborter.join().unwrap();
+    });
+}
+
+#[test]
+fn a_group_dropped_as_its_task_ends_drops_the_output() {
+    loom::model(|| {
+        let rt = runtime();
+        let mut group = TaskGroup::new(&rt);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        group.spawn(async move { flag });
+        drop(group);
+        block_on(rt.wait_for_all_other_tasks());
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the output outlived the group"
+        );
     });
 }
 

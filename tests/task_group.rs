@@ -357,6 +357,101 @@ each_runtime! {
     }
 }
 
+each_runtime! {
+    /// A task's slot is reused once its output was taken: the old task's `AbortHandle` finds it
+    /// finished and aborts nothing, and the new task's handle is its own.
+    async fn a_stale_abort_handle_does_not_abort_the_task_that_took_its_slot(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let first = group.spawn(async { "first" });
+        assert_eq!(group.join_next().await.unwrap().unwrap(), "first");
+        let (release, released) = oneshot::channel::<()>();
+        let second = group.spawn(async move {
+            released.await.unwrap();
+            "second"
+        });
+        assert_ne!(first.id(), second.id());
+        assert!(first.is_finished());
+        assert!(!second.is_finished());
+        first.abort();
+        release.send(()).unwrap();
+        assert_eq!(group.join_next().await.unwrap().unwrap(), "second");
+        until(|| second.is_finished()).await;
+    }
+}
+
+each_runtime! {
+    /// An abort that comes after the task ended, its output not yet joined, leaves the output.
+    async fn an_abort_after_the_task_ended_leaves_its_output(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let handle = group.spawn(async { 7 });
+        until(|| handle.is_finished()).await;
+        handle.abort();
+        group.abort_all();
+        assert_eq!(group.join_next().await.unwrap().unwrap(), 7);
+    }
+}
+
+each_runtime! {
+    /// Tasks detached while they run give their slots back as they end; the group meanwhile
+    /// runs and joins its new tasks, and only theirs.
+    async fn detached_tasks_give_their_slots_back_as_they_end(rt, _clock) {
+        let mut group = TaskGroup::new(&rt);
+        let (release, released) = oneshot::channel::<()>();
+        let released = released.shared();
+        let detached: Vec<_> = (0..3)
+            .map(|i| {
+                let released = released.clone();
+                group.spawn(async move {
+                    released.await.unwrap();
+                    i
+                })
+            })
+            .collect();
+        group.spawn(async { 100 }); // ends, and its output is dropped by `detach_all`
+        until(|| rt.live_tasks() == 3).await;
+        group.detach_all();
+        assert!(group.is_empty());
+        for i in 10..20 {
+            group.spawn(async move { i });
+        }
+        release.send(()).unwrap();
+        until(|| detached.iter().all(|task| task.is_finished())).await;
+        for i in 20..40 {
+            group.spawn(async move { i });
+        }
+        let mut all = group.join_all().await;
+        all.sort_unstable();
+        assert_eq!(all, (10..40).collect::<Vec<_>>(), "no output of a detached task");
+    }
+}
+
+each_runtime! {
+    /// The outputs not joined are dropped with the group, and so are those of tasks detached
+    /// and still running when it was dropped, as they end.
+    async fn outputs_nobody_joins_are_dropped(rt, _clock) {
+        let drops = DropCounter::new();
+        let mut group = TaskGroup::new(&rt);
+        let (release, released) = oneshot::channel::<()>();
+        let token = drops.token();
+        group.spawn(async move {
+            released.await.unwrap();
+            token
+        });
+        group.detach_all();
+        for _ in 0..3 {
+            let token = drops.token();
+            group.spawn(async move { token });
+        }
+        until(|| rt.live_tasks() == 1).await;
+        assert_eq!(drops.count(), 0, "the outputs wait to be joined");
+        drop(group);
+        assert_eq!(drops.count(), 3, "dropped with the group");
+        release.send(()).unwrap();
+        until(|| drops.count() == 4).await;
+        until(|| rt.live_tasks() == 0).await;
+    }
+}
+
 /// A group whose executor is gone: each of its tasks comes out as `Cancelled`, as a `JoinSet`'s
 /// on a runtime that was dropped.
 #[cfg(feature = "tokio")]

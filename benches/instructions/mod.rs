@@ -76,7 +76,11 @@ pub fn count(mut all: Vec<Scenario>, name: &str, side: &str) {
     };
     run();
     MEASURING.store(true, Ordering::SeqCst);
-    run();
+    // `COMPARE_REPEAT=n`: n runs, for a profiler that samples (perf) rather than counts.
+    let repeat = std::env::var("COMPARE_REPEAT").map_or(1, |n| n.parse().expect("a count"));
+    for _ in 0..repeat {
+        run();
+    }
 }
 
 /// `--instructions [filter]`: counts each side of each timed scenario in its own process.

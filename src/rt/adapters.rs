@@ -49,6 +49,25 @@ impl Executor {
         }
     }
 
+    /// Spawns `task`, and gives the executor's handle on it, which does not cancel it when it
+    /// is dropped. (A group keeps it until it takes the task's outcome: the executor's
+    /// allocation is then freed on the group's thread, where it was made, rather than on the
+    /// worker's. glibc's allocator locks an arena for a block that another thread frees, and that
+    /// lock, taken by the spawning thread's next allocation too, was the cost of a task on smol:
+    /// `perf record -e syscalls:sys_enter_futex` put half of a group's futex calls in it.)
+    pub(super) fn spawn_kept(&self, task: impl Future<Output = ()> + Send + 'static) -> Kept {
+        #[cfg(not(any(feature = "tokio", feature = "smol")))]
+        drop(task);
+        match *self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio(ref handle) => Kept::Tokio(handle.spawn(task)),
+            #[cfg(feature = "smol")]
+            Self::Smol(ref executor) => {
+                Kept::Smol(Some(super::smol::spawn_kept(executor.as_deref(), task)))
+            }
+        }
+    }
+
     pub(super) fn spawn_detached(&self, task: impl Future<Output = ()> + Send + 'static) {
         #[cfg(not(any(feature = "tokio", feature = "smol")))]
         drop(task);
@@ -57,6 +76,32 @@ impl Executor {
             Self::Tokio(ref handle) => drop(handle.spawn(task)),
             #[cfg(feature = "smol")]
             Self::Smol(ref executor) => super::smol::spawn_detached(executor.as_deref(), task),
+        }
+    }
+}
+
+/// An executor's handle on a task that [`Executor::spawn_kept`] spawned; dropping it lets the
+/// task run on.
+pub(crate) enum Kept {
+    /// No handle: the spawner took the task boxed.
+    None,
+    #[cfg(feature = "tokio")]
+    Tokio(
+        #[allow(dead_code, reason = "held to be dropped, never read")] ::tokio::task::JoinHandle<()>,
+    ),
+    #[cfg(feature = "smol")]
+    /// `None` once detached.
+    Smol(Option<::smol::Task<()>>),
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // A dropped smol `Task` cancels its task: it is detached instead.
+        #[cfg(feature = "smol")]
+        if let Self::Smol(task) = self {
+            if let Some(task) = task.take() {
+                task.detach();
+            }
         }
     }
 }

@@ -36,6 +36,7 @@ use crate::sync::Arc as SyncArc;
 
 mod adapters;
 mod default;
+pub(crate) mod group;
 mod manual;
 mod registry;
 mod task;
@@ -386,6 +387,36 @@ impl Runtime {
         match &self.inner.executor {
             Some(executor) => executor.spawn_detached(task),
             None => self.inner.spawner.spawn_boxed(Box::pin(task)),
+        }
+    }
+
+    /// Spawns `future` as task `id` of a group, which it reports to through `report`; gives the
+    /// executor's handle on it, for the group to keep (see [`adapters::Kept`]).
+    pub(crate) fn spawn_member<F>(
+        &self,
+        future: F,
+        report: group::Member<F::Output>,
+        id: TaskId,
+    ) -> adapters::Kept
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        #[cfg(feature = "tracing")]
+        let future = {
+            let span = crate::trace::task();
+            crate::trace::task_id(&span, id.as_u64());
+            crate::trace::within(&span, future)
+        };
+        #[cfg(not(feature = "tracing"))]
+        let _ = id;
+        let task = task::Task::new(future, report, &self.inner.registry);
+        match &self.inner.executor {
+            Some(executor) => executor.spawn_kept(task),
+            None => {
+                self.inner.spawner.spawn_boxed(Box::pin(task));
+                adapters::Kept::None
+            }
         }
     }
 

@@ -100,6 +100,17 @@ pub(super) fn spawn_detached(
     }
 }
 
+/// Spawns `task` on `executor` (`None`: smol's global one), and gives smol's handle on it.
+pub(super) fn spawn_kept(
+    executor: Option<&Executor<'static>>,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> smol::Task<()> {
+    match executor {
+        None => smol::spawn(task),
+        Some(executor) => executor.spawn(task),
+    }
+}
+
 /// Spawns on smol directly, with a handle; aborted through the state they share.
 pub(super) fn spawn<F>(
     executor: Option<&Executor<'static>>,

@@ -19,6 +19,7 @@ use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
 use super::adapters::Abort;
+use super::group::{Members, Slots};
 use super::registry::{CurrentTask, Registration, Registry};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, AtomicWaker, Mutex, MutexGuard, lock};
@@ -140,7 +141,7 @@ impl JoinError {
     }
 
     /// The error as the handle of task `id` gives it.
-    fn of_task(mut self, id: TaskId) -> Self {
+    pub(super) fn of_task(mut self, id: TaskId) -> Self {
         if let Self::Panicked(payload) = &mut self {
             payload.0.task = Some(id);
         }
@@ -169,7 +170,7 @@ const ID_SHIFT: u32 = 2;
 
 impl TaskId {
     /// The next id of the process. (2^62 of them: at a billion spawns a second, 146 years.)
-    fn next() -> Self {
+    pub(super) fn next() -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(id < 1 << (64 - ID_SHIFT), "task ids are exhausted");
@@ -465,8 +466,7 @@ impl<T: Send + 'static> Handle<T> {
             Self::Executor(shared, executor) => (erase(shared), Some(executor.clone())),
         };
         AbortHandle {
-            task,
-            executor,
+            target: Target::Task { task, executor },
             id: self.core().id(),
         }
     }
@@ -529,13 +529,47 @@ impl<T: Send, A: AbortWaker> Abortable for Shared<T, A> {
 /// ```
 #[derive(Clone)]
 pub struct AbortHandle {
-    task: ErasedTask,
-    /// How the executor aborts the task, for an executor that does.
-    executor: Option<Abort>,
+    target: Target,
     id: TaskId,
 }
 
+#[derive(Clone)]
+enum Target {
+    /// A task with a handle: the state they share, and how the executor aborts the task, for
+    /// an executor that does.
+    Task {
+        task: ErasedTask,
+        executor: Option<Abort>,
+    },
+    /// A task of a `TaskGroup`: the group's records, the task's slot, and its use of it.
+    Member {
+        group: ErasedGroup,
+        index: usize,
+        use_: u64,
+    },
+}
+
+/// A group's state, its output type erased (a std `Arc`, as for [`ErasedTask`]).
+type ErasedGroup = std::sync::Arc<dyn Slots>;
+
 impl AbortHandle {
+    /// The handle of task `id`, the `use_`-th of slot `index` of `group`.
+    pub(super) fn of_member<T: Send + 'static>(
+        group: &Arc<Members<T>>,
+        index: usize,
+        use_: u64,
+        id: TaskId,
+    ) -> Self {
+        #[cfg(not(loom))]
+        let group: ErasedGroup = group.clone();
+        #[cfg(loom)]
+        let group: ErasedGroup = std::sync::Arc::new(group.clone());
+        Self {
+            target: Target::Member { group, index, use_ },
+            id,
+        }
+    }
+
     /// Cancels the task, as [`JoinHandle::abort`] does: its handle then gives `Err(Cancelled)`
     /// once its future has been dropped, unless it had finished already.
     ///
@@ -550,11 +584,16 @@ impl AbortHandle {
     /// assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        self.task.abort();
-        if let Some(executor) = &self.executor {
-            if !self.task.is_finished() {
-                executor.abort();
+        match &self.target {
+            Target::Task { task, executor } => {
+                task.abort();
+                if let Some(executor) = executor {
+                    if !task.is_finished() {
+                        executor.abort();
+                    }
+                }
             }
+            Target::Member { group, index, use_ } => group.abort(*index, *use_),
         }
     }
 
@@ -570,7 +609,10 @@ impl AbortHandle {
     /// while !abort.is_finished() { std::thread::yield_now(); }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        match &self.target {
+            Target::Task { task, .. } => task.is_finished(),
+            Target::Member { group, index, use_ } => group.has_ended(*index, *use_),
+        }
     }
 
     /// The task's id.
@@ -729,8 +771,10 @@ impl<T: Send + 'static> JoinHandle<T> {
         match &self.task {
             Some(task) => task.abort_handle(),
             None => AbortHandle {
-                task: std::sync::Arc::new(Finished),
-                executor: None,
+                target: Target::Task {
+                    task: std::sync::Arc::new(Finished),
+                    executor: None,
+                },
                 id: self.id,
             },
         }
@@ -811,19 +855,25 @@ where
 
 /// Where a task reports: what its handle needs of it.
 pub(crate) trait Report<T>: Send + Sync + 'static {
-    /// Called as the task is polled, with its waker.
-    fn polled(&self, waker: &Waker);
+    /// Whether the task was aborted: read before each poll.
     fn is_aborted(&self) -> bool;
-    /// Stores the outcome, once; later calls do nothing.
+    /// The task's poll returned `Pending` with `waker`, which an abort is to wake; whether the
+    /// task was aborted meanwhile (it then ends at once). A task that is done in its first poll
+    /// registers no waker.
+    fn parked(&self, waker: &Waker) -> bool;
+    /// Stores the outcome. Called once.
     fn complete(&self, outcome: Result<T, JoinError>);
 }
 
 impl<T: Send + 'static, A: AbortWaker> Report<T> for Arc<Shared<T, A>> {
-    fn polled(&self, waker: &Waker) {
-        self.task_waker.register(waker);
-    }
     fn is_aborted(&self) -> bool {
         self.core.is(ABORTED)
+    }
+    fn parked(&self, waker: &Waker) -> bool {
+        // Registered first, read second: an abort marks first and wakes second, so either this
+        // sees the mark or the abort sees the waker.
+        self.task_waker.register(waker);
+        self.is_aborted()
     }
     fn complete(&self, outcome: Result<T, JoinError>) {
         // Nobody else holds the state (its handle was detached or dropped): nobody will read the
@@ -839,8 +889,10 @@ impl<T: Send + 'static, A: AbortWaker> Report<T> for Arc<Shared<T, A>> {
 pub(crate) struct Detached;
 
 impl<T> Report<T> for Detached {
-    fn polled(&self, _waker: &Waker) {}
     fn is_aborted(&self) -> bool {
+        false
+    }
+    fn parked(&self, _waker: &Waker) -> bool {
         false
     }
     fn complete(&self, _outcome: Result<T, JoinError>) {}
@@ -886,7 +938,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future, R: Report<F::Output>> Task<F, R> {
-    fn new(future: F, report: R, registry: &Arc<Registry>) -> Self {
+    pub(super) fn new(future: F, report: R, registry: &Arc<Registry>) -> Self {
         Self {
             future: Some(future),
             report,
@@ -903,7 +955,6 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
         let key = key(&self);
         let mut this = self.project();
         let report = &*this.report;
-        report.polled(cx.waker());
         if this.future.is_none() {
             // Reported already.
             return Poll::Ready(());
@@ -915,7 +966,8 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
             match catch_unwind(AssertUnwindSafe(|| {
                 poll_unwinding(this.future.as_mut(), cx)
             })) {
-                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Pending) if !report.parked(cx.waker()) => return Poll::Pending,
+                Ok(Poll::Pending) => Err(JoinError::Cancelled),
                 Ok(Poll::Ready(output)) => Ok(output),
                 // The future was dropped during the unwind.
                 Err(payload) => Err(JoinError::Panicked(PanicPayload::new(payload))),
