@@ -119,8 +119,8 @@ impl<T: Send + 'static> TaskGroup<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = self.group.reserve();
-        let report = self.group.report(&place, self.spawned);
+        let place = self.group.reserve(self.spawned);
+        let report = self.group.report(&place);
         let spawned = catch_unwind(AssertUnwindSafe(|| match &self.limit {
             None => self.rt.spawn_member(future, report, place.id),
             Some(limit) => {

@@ -35,9 +35,9 @@ pub(crate) struct Members<T> {
 struct Padded<T>(T);
 
 struct State<T> {
-    records: Vec<Record>,
+    records: Chunked<Record>,
     /// The outcomes of the tasks that ended, oldest first, for the group to take.
-    finished: VecDeque<Joined<T>>,
+    finished: VecDeque<Ended<T>>,
     /// The slots of detached tasks that ended, for the group to reuse.
     freed: Vec<usize>,
     /// The waker of the group's `join_next`, woken when a task ends.
@@ -57,9 +57,14 @@ struct Record {
     waker: Option<Waker>,
 }
 
-/// A task that ended: its slot, its place in spawn order, its id, and its output.
-pub(crate) struct Joined<T> {
+/// A task that ended, as it reports: its slot, and its output.
+struct Ended<T> {
     index: usize,
+    output: Result<T, JoinError>,
+}
+
+/// A task that ended, as the group gives it: its place in spawn order, its id, and its output.
+pub(crate) struct Joined<T> {
     pub(crate) place: u64,
     pub(crate) id: TaskId,
     pub(crate) output: Result<T, JoinError>,
@@ -105,11 +110,11 @@ pub(crate) struct Group<T> {
     members: Arc<Members<T>>,
     /// How many tasks each slot started, whether its task is in the group (spawned, and
     /// neither taken nor detached), and the executor's handle on it.
-    slots: Vec<Slot>,
+    slots: Chunked<Slot>,
     /// Slots the group can use now.
     free: Vec<usize>,
     /// Outcomes taken from the shared queue, oldest first.
-    ready: VecDeque<Joined<T>>,
+    ready: VecDeque<Ended<T>>,
     len: usize,
 }
 
@@ -117,6 +122,9 @@ pub(crate) struct Group<T> {
 struct Slot {
     started: u64,
     in_group: bool,
+    /// The id of the slot's latest task, and its place in spawn order.
+    id: Option<TaskId>,
+    place: u64,
     /// Dropped as the group takes the task's outcome, so that the executor frees the task on
     /// the group's thread (see [`Kept`]).
     kept: Option<Kept>,
@@ -135,9 +143,9 @@ impl Slot {
     }
 }
 
-/// A task about to be spawned in a group: what it reports to, and its handle's ingredients.
+/// A task about to be spawned in a group: its slot, its use of it, and its id.
 pub(crate) struct Place {
-    pub(crate) index: usize,
+    index: usize,
     use_: u64,
     pub(crate) id: TaskId,
 }
@@ -148,14 +156,14 @@ impl<T> Group<T> {
             members: Arc::new(Members {
                 any_aborted: Padded(AtomicBool::new(false)),
                 state: Mutex::new(State {
-                    records: Vec::new(),
+                    records: Chunked::new(),
                     finished: VecDeque::new(),
                     freed: Vec::new(),
                     waiter: None,
                     closed: false,
                 }),
             }),
-            slots: Vec::new(),
+            slots: Chunked::new(),
             free: Vec::new(),
             ready: VecDeque::new(),
             len: 0,
@@ -167,20 +175,20 @@ impl<T> Group<T> {
         self.len
     }
 
-    /// A slot for a new task. Takes the lock only when the group has no free slot: it then
-    /// takes back the slots of detached tasks that ended, or adds as many slots as it has.
-    pub(crate) fn reserve(&mut self) -> Place {
+    /// A slot for a new task, the `place`-th spawned. Takes the lock only when the group has
+    /// no free slot: it then takes back the slots of detached tasks that ended, or adds as many
+    /// slots as it has.
+    pub(crate) fn reserve(&mut self, place: u64) -> Place {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
                 {
                     let mut state = self.members.lock();
                     if state.freed.is_empty() {
-                        let more = self.slots.len().max(8);
-                        let first = state.records.len();
-                        state.records.resize_with(first + more, Record::default);
-                        self.slots.resize_with(first + more, Slot::default);
-                        self.free.extend((first..first + more).rev());
+                        let added = state.records.grow();
+                        let also = self.slots.grow();
+                        debug_assert_eq!(added, also);
+                        self.free.extend(added.rev());
                     } else {
                         self.free.append(&mut state.freed);
                     }
@@ -188,23 +196,24 @@ impl<T> Group<T> {
                 self.free.pop().expect("slots were just added")
             }
         };
+        let id = TaskId::next();
         let slot = &mut self.slots[index];
         slot.started += 1;
+        slot.id = Some(id);
+        slot.place = place;
         Place {
             index,
             use_: slot.latest(),
-            id: TaskId::next(),
+            id,
         }
     }
 
-    /// How the task at `place`, the `order`-th spawned, reports.
-    pub(crate) fn report(&self, place: &Place, order: u64) -> Member<T> {
+    /// How the task at `place` reports.
+    pub(crate) fn report(&self, place: &Place) -> Member<T> {
         Member {
             members: self.members.clone(),
             index: place.index,
             use_: place.use_,
-            id: place.id,
-            order,
         }
     }
 
@@ -234,7 +243,7 @@ impl<T> Group<T> {
                 let at = state
                     .finished
                     .iter()
-                    .position(|joined| joined.index == place.index);
+                    .position(|ended| ended.index == place.index);
                 self.free.push(place.index);
                 at.and_then(|at| state.finished.remove(at))
             }
@@ -258,11 +267,18 @@ impl<T> Group<T> {
             }
             std::mem::swap(&mut state.finished, &mut self.ready);
         }
-        let joined = self.ready.pop_front()?;
-        self.slots[joined.index].leave();
-        self.free.push(joined.index);
+        let Ended { index, output } = self.ready.pop_front()?;
+        let slot = &mut self.slots[index];
+        slot.leave();
+        let id = slot.id.expect("a slot that was used has an id");
+        let place = slot.place;
+        self.free.push(index);
         self.len -= 1;
-        Some(joined)
+        Some(Joined {
+            place,
+            id,
+            output: output.map_err(|error| error.of_task(id)),
+        })
     }
 
     /// Aborts every task of the group that has not ended; with `close`, as the group is
@@ -308,9 +324,9 @@ impl<T> Group<T> {
             std::mem::take(&mut state.finished)
         };
         let dropped = dropped.into_iter().chain(std::mem::take(&mut self.ready));
-        for joined in dropped {
-            self.slots[joined.index].leave();
-            self.free.push(joined.index);
+        for ended in dropped {
+            self.slots[ended.index].leave();
+            self.free.push(ended.index);
         }
         self.len = 0;
     }
@@ -327,9 +343,6 @@ pub(crate) struct Member<T> {
     members: Arc<Members<T>>,
     index: usize,
     use_: u64,
-    id: TaskId,
-    /// Its place in spawn order.
-    order: u64,
 }
 
 impl<T: Send + 'static> Report<T> for Member<T> {
@@ -349,11 +362,9 @@ impl<T: Send + 'static> Report<T> for Member<T> {
     }
 
     fn complete(&self, output: Result<T, JoinError>) {
-        let joined = Joined {
+        let ended = Ended {
             index: self.index,
-            place: self.order,
-            id: self.id,
-            output: output.map_err(|error| error.of_task(self.id)),
+            output,
         };
         let mut state = self.members.lock();
         let record = &mut state.records[self.index];
@@ -363,12 +374,12 @@ impl<T: Send + 'static> Report<T> for Member<T> {
         let parked = record.waker.take();
         let detached = std::mem::take(&mut record.detached);
         let (waiter, dropped) = if state.closed {
-            (None, Some(joined))
+            (None, Some(ended))
         } else if detached {
             state.freed.push(self.index);
-            (None, Some(joined))
+            (None, Some(ended))
         } else {
-            state.finished.push_back(joined);
+            state.finished.push_back(ended);
             (state.waiter.take(), None)
         };
         drop(state);
@@ -401,5 +412,98 @@ impl<T: Send> Slots for Arc<Members<T>> {
     }
     fn has_ended(&self, index: usize, use_: u64) -> bool {
         Members::has_ended(self, index, use_)
+    }
+}
+
+/// A vector whose elements never move as it grows, so that growing it copies nothing: chunks of
+/// 8, 8, 16, 32, ... elements, each as long as all the chunks before it.
+struct Chunked<T> {
+    chunks: Vec<Box<[T]>>,
+    len: usize,
+}
+
+const FIRST_CHUNK: usize = 8;
+
+impl<T: Default> Chunked<T> {
+    fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Adds a chunk of default elements; gives their indices.
+    fn grow(&mut self) -> std::ops::Range<usize> {
+        let added = self.len.max(FIRST_CHUNK);
+        self.chunks
+            .push(std::iter::repeat_with(T::default).take(added).collect());
+        self.len += added;
+        self.len - added..self.len
+    }
+
+    /// The chunk of element `index`, and its place in it.
+    fn locate(index: usize) -> (usize, usize) {
+        if index < FIRST_CHUNK {
+            return (0, index);
+        }
+        let log = index.ilog2() as usize;
+        (log - FIRST_CHUNK.ilog2() as usize + 1, index - (1 << log))
+    }
+
+    fn get(&self, index: usize) -> Option<&T> {
+        let (chunk, at) = Self::locate(index);
+        self.chunks.get(chunk).map(|chunk| &chunk[at])
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        let (chunk, at) = Self::locate(index);
+        self.chunks.get_mut(chunk).map(|chunk| &mut chunk[at])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|chunk| chunk.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks.iter_mut().flat_map(|chunk| chunk.iter_mut())
+    }
+}
+
+impl<T: Default> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+
+    fn index(&self, index: usize) -> &T {
+        self.get(index).expect("an index the vector has")
+    }
+}
+
+impl<T: Default> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, index: usize) -> &mut T {
+        self.get_mut(index).expect("an index the vector has")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chunked;
+
+    #[test]
+    fn a_chunked_vector_keeps_every_index_apart_as_it_grows() {
+        let mut numbers = Chunked::<usize>::new();
+        let mut added = Vec::new();
+        for _ in 0..8 {
+            let range = numbers.grow();
+            added.push(range.len());
+            for i in range {
+                numbers[i] = i;
+            }
+        }
+        assert_eq!(added, [8, 8, 16, 32, 64, 128, 256, 512]);
+        assert!((0..1024).all(|i| numbers[i] == i));
+        assert_eq!(
+            numbers.iter().copied().collect::<Vec<_>>(),
+            (0..1024).collect::<Vec<_>>()
+        );
+        assert!(numbers.get_mut(1024).is_none());
     }
 }
