@@ -1,7 +1,8 @@
 //! loom models of the synchronisation the crate writes by hand: `Event`, `JoinHandle` completion
 //! and cancellation, the task registry behind `live_tasks` / `wait_for_all_other_tasks`, the
-//! links of the `CancellationToken` tree, the `TaskTracker`'s count, and the slots a `TaskGroup`'s
-//! tasks report into.
+//! links of the `CancellationToken` tree, the `TaskTracker`'s count, the slots a `TaskGroup`'s
+//! tasks report into, and a `Service`'s stop of a running part against a shutdown from another
+//! thread.
 //!
 //! loom runs each model under every interleaving of its threads (up to the preemption bound) and
 //! fails on a deadlock, a leak of a loom `Arc`, or a failed assertion. Run them with:
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use asynchronously::lifecycle::{BoxError, Component, Lifecycle, Service};
 use asynchronously::rt::{JoinError, Runtime};
 use asynchronously::{CancellationToken, Event, TaskGroup, TaskTracker};
 use loom::future::block_on;
@@ -502,6 +504,72 @@ fn a_group_dropped_as_its_task_ends_drops_the_output() {
             "the output outlived the group"
         );
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service: a part stopped as its component's deinit begins
+
+/// A component whose `on_run` part holds a `DropFlag`, and whose deinit checks that the part
+/// was dropped first.
+struct Server {
+    lifecycle: Lifecycle,
+    part_dropped: Arc<AtomicBool>,
+    /// The part ends by itself at once, racing the shutdown; else it runs until stopped.
+    ends_at_once: bool,
+}
+
+impl Component for Server {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    async fn on_run(&self) -> Result<(), BoxError> {
+        let _flag = DropFlag(self.part_dropped.clone());
+        if !self.ends_at_once {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn on_deinit(&self) -> Result<(), BoxError> {
+        assert!(
+            self.part_dropped.load(Ordering::SeqCst),
+            "the deinit began before the part was dropped"
+        );
+        Ok(())
+    }
+}
+
+fn serve_until_a_stop_from_another_thread(ends_at_once: bool) {
+    let server = Server {
+        lifecycle: Lifecycle::new(),
+        part_dropped: Arc::new(AtomicBool::new(false)),
+        ends_at_once,
+    };
+    let stop = Event::new();
+    let stopper = thread::spawn({
+        let stop = stop.clone();
+        move || stop.set()
+    });
+    let report = block_on(
+        Service::new(&server)
+            .runtime(&runtime())
+            .shutdown_on(stop.wait())
+            .run_to_report(),
+    );
+    assert!(report.error.is_none(), "{report}");
+    assert_eq!(report.exit_code(), 0);
+    stopper.join().unwrap();
+}
+
+#[test]
+fn a_running_part_is_dropped_before_its_deinit_begins() {
+    loom::model(|| serve_until_a_stop_from_another_thread(false));
+}
+
+#[test]
+fn a_part_that_ends_as_the_shutdown_begins_never_strands_the_deinit() {
+    loom::model(|| serve_until_a_stop_from_another_thread(true));
 }
 
 #[test]
