@@ -3,13 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use asynchronously::children;
 use asynchronously::lifecycle::{BoxError, Children, Component, Lifecycle, Service};
-use asynchronously::rt::Runtime;
-use asynchronously::{TaskGroup, strict_gather};
+use asynchronously::strict_gather;
 use common::bounded;
 
 const MILLION: usize = 1_000_000;
@@ -80,6 +76,12 @@ fn strict_gather_of_a_million_futures() {
 #[cfg_attr(miri, ignore)]
 #[cfg(feature = "thread-pool")]
 fn a_million_tasks_drained() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use asynchronously::TaskGroup;
+    use asynchronously::rt::Runtime;
+
     bounded(|| {
         let rt = Runtime::thread_pool();
         let ran = Arc::new(AtomicUsize::new(0));

@@ -349,3 +349,31 @@ fn a_dropped_wait_frees_its_place_for_the_next() {
     assert!(woken.iter().all(|count| count.load(Ordering::SeqCst) == 1));
     assert!(waits.iter_mut().all(|wait| wait.now_or_never().is_some()));
 }
+
+/// A wait that is dropped before the cancel lets go of its waker at once: a token that lives
+/// long keeps no waker of the waits that came and went.
+#[test]
+fn a_dropped_wait_lets_go_of_its_waker() {
+    struct Counted;
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {}
+    }
+    let token = CancellationToken::new();
+    let counted = Arc::new(Counted);
+    let waker = Waker::from(counted.clone());
+    for _ in 0..3 {
+        let mut wait = pin!(token.cancelled());
+        assert!(
+            wait.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(Arc::strong_count(&counted), 3, "the wait keeps a clone");
+    }
+    assert_eq!(
+        Arc::strong_count(&counted),
+        2,
+        "the dropped waits keep none"
+    );
+    token.cancel();
+}
