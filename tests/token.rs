@@ -228,6 +228,7 @@ fn a_drop_guard_cancels_on_drop_unless_disarmed() {
     let child = token.child_token();
     let kept = child.clone().drop_guard().disarm();
     assert!(!kept.is_cancelled());
+    assert_eq!(kept, child, "disarm gives back the guarded token");
     drop(child.clone().drop_guard());
     assert!(child.is_cancelled() && !token.is_cancelled());
     drop(token.clone().drop_guard());
@@ -376,4 +377,27 @@ fn a_dropped_wait_lets_go_of_its_waker() {
         "the dropped waits keep none"
     );
     token.cancel();
+}
+
+/// Every named type of the token says what it is and its token's state in its `Debug`.
+#[test]
+fn every_token_type_debugs_with_its_name() {
+    let token = CancellationToken::new();
+    let run = token.run_until_cancelled(std::future::ready(1));
+    for (debug, name) in [
+        (format!("{token:?}"), "CancellationToken"),
+        (format!("{:?}", token.cancelled()), "WaitForCancellation"),
+        (
+            format!("{:?}", token.clone().cancelled_owned()),
+            "WaitForCancellationOwned",
+        ),
+        (
+            format!("{:?}", token.clone().drop_guard().disarm()),
+            "CancellationToken",
+        ),
+        (format!("{run:?}"), "RunUntilCancelled"),
+    ] {
+        assert!(debug.starts_with(name), "{debug}");
+        assert!(debug.contains("is_cancelled: false"), "{debug}");
+    }
 }
