@@ -7,7 +7,8 @@
 //! outcome to the [`JoinHandle`], so that awaiting an aborted handle means "its destructors have
 //! run"; and (4) reports `Cancelled` as it is dropped if the executor drops it unfinished (a
 //! destructor's panic, `Panicked`). A task reports through [`Report`]: to the state it shares with
-//! its handle, or nowhere for a task nobody joins ([`Detached`]).
+//! its handle, to its slot in a `TaskGroup` (`rt::group`), or nowhere for a task nobody joins
+//! ([`Detached`]).
 
 use std::any::Any;
 use std::fmt;
