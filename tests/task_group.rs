@@ -476,3 +476,40 @@ fn a_group_on_an_executor_that_is_gone_gives_cancelled() {
         assert!(futures::executor::block_on(group.join_next()).is_none());
     });
 }
+
+/// The group and each of its futures name themselves in their `Debug`, with the group's size.
+#[test]
+fn the_group_and_its_futures_debug_with_their_names() {
+    let rt = Runtime::new(ThreadPerTask);
+    let mut group = TaskGroup::<Result<(), ()>>::with_limit(&rt, 2);
+    group.spawn(std::future::pending());
+    let debug = format!("{group:?}");
+    assert!(
+        debug.starts_with("TaskGroup")
+            && debug.contains("len: 1")
+            && debug.contains("limited: true"),
+        "{debug}"
+    );
+    let debug = format!("{:?}", group.join_next());
+    assert!(
+        debug.starts_with("JoinNext") && debug.contains("len: 1"),
+        "{debug}"
+    );
+    let debug = format!("{:?}", group.shutdown());
+    assert!(
+        debug.starts_with("GroupShutdown") && debug.contains("len: 1"),
+        "{debug}"
+    );
+    let mut second = TaskGroup::<Result<(), ()>>::new(&rt);
+    second.spawn(std::future::pending());
+    let debug = format!("{:?}", second.try_join_all());
+    assert!(
+        debug.starts_with("TryJoinAll") && debug.contains("failed: false"),
+        "{debug}"
+    );
+    let debug = format!("{:?}", group.join_all());
+    assert!(
+        debug.starts_with("JoinAll") && debug.contains("len: 1"),
+        "{debug}"
+    );
+}
