@@ -238,3 +238,37 @@ fn gathers_are_send() {
     fn assert_future<F: Future>(_: &F) {}
     assert_future(&map);
 }
+
+/// Each gather's future names itself and its progress in its `Debug`.
+#[test]
+fn each_gather_debugs_with_its_name_and_progress() {
+    let futures = [
+        std::future::ready(Ok::<u8, ()>(1)),
+        std::future::ready(Ok(2)),
+    ];
+    let debug = format!("{:?}", strict_gather(futures));
+    assert!(
+        debug.starts_with("StrictGather")
+            && debug.contains("len: 2")
+            && debug.contains("pending: 2"),
+        "{debug}"
+    );
+
+    let map = [("a", std::future::ready(Ok::<u8, ()>(1)))];
+    let gather = await_map_values::<_, _, _, _, _, HashMap<_, _>>(map);
+    let debug = format!("{gather:?}");
+    assert!(
+        debug.starts_with("AwaitMapValues") && debug.contains("values"),
+        "{debug}"
+    );
+
+    let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
+    let spawned = strict_gather_spawned(&rt, [std::future::pending::<Result<(), ()>>()]);
+    let debug = format!("{spawned:?}");
+    assert!(
+        debug.starts_with("StrictGatherSpawned")
+            && debug.contains("tasks: 1")
+            && debug.contains("failed: false"),
+        "{debug}"
+    );
+}
