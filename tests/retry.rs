@@ -758,3 +758,30 @@ each_runtime! {
         assert_eq!(failed, Err("down"));
     }
 }
+
+/// A retry with no sleep yields once every 32 retries, not more: 96 retries of an operation
+/// that fails at once are three `Pending`s, then its last error.
+#[test]
+fn a_zero_sleep_retry_yields_once_every_32_retries() {
+    use std::task::{Context, Poll, Waker};
+    let calls = AtomicUsize::new(0);
+    let retrying = retry(|| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err::<(), _>("refused"))
+    })
+    .sleep(Duration::ZERO)
+    .attempts_limit(96);
+    let mut retrying = std::pin::pin!(retrying);
+    let mut pendings = 0;
+    let outcome = loop {
+        match retrying
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(outcome) => break outcome,
+            Poll::Pending => pendings += 1,
+        }
+    };
+    assert_eq!(outcome, Err("refused"));
+    assert_eq!((calls.load(Ordering::SeqCst), pendings), (97, 3));
+}
