@@ -787,6 +787,30 @@ fn a_zero_sleep_retry_yields_once_every_32_retries() {
 }
 
 each_runtime! {
+    /// `retry_with` sleeps between its calls on the runtime's clock too.
+    async fn the_context_form_sleeps_between_its_calls(rt, clock) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (calls, rt) = (calls.clone(), rt.clone());
+            async move {
+                retry_with(0_u32, move |tries| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let result = if tries == 0 { Err("refused") } else { Ok(tries) };
+                    std::future::ready((tries + 1, result))
+                })
+                .sleep(Duration::from_secs(1))
+                .runtime(&rt)
+                .await
+            }
+        });
+        sleepers(&clock, 1).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second call before the sleep is over");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(task.await.unwrap(), Ok(1));
+    }
+}
+
+each_runtime! {
     /// The `FnMut` form sleeps between its calls on the runtime's clock, as the async-closure
     /// form does.
     async fn the_fnmut_form_sleeps_between_its_calls(rt, clock) {
