@@ -195,13 +195,15 @@ fn jitter_stays_between_zero_and_the_delay() {
     let backoff = Backoff::exponential(100 * MS)
         .max(Duration::from_secs(1))
         .jitter();
-    let mut seen_below_half = false;
+    let (mut seen_below_half, mut seen_above_half) = (false, false);
     for retry in 1..=200 {
         let sleep = backoff.sleep_for(retry % 6 + 1);
         assert!(sleep <= backoff.delay(retry % 6 + 1), "{sleep:?}");
         seen_below_half |= sleep < backoff.delay(retry % 6 + 1) / 2;
+        seen_above_half |= sleep > backoff.delay(retry % 6 + 1) / 2;
     }
-    assert!(seen_below_half, "the jitter spreads the sleeps");
+    // Each has a chance of 2^-200 to fail.
+    assert!(seen_below_half && seen_above_half, "the jitter spreads the sleeps");
     assert_eq!(
         Backoff::fixed(Duration::ZERO).jitter().sleep_for(3),
         Duration::ZERO
