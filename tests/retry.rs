@@ -203,7 +203,10 @@ fn jitter_stays_between_zero_and_the_delay() {
         seen_above_half |= sleep > backoff.delay(retry % 6 + 1) / 2;
     }
     // Each has a chance of 2^-200 to fail.
-    assert!(seen_below_half && seen_above_half, "the jitter spreads the sleeps");
+    assert!(
+        seen_below_half && seen_above_half,
+        "the jitter spreads the sleeps"
+    );
     assert_eq!(
         Backoff::fixed(Duration::ZERO).jitter().sleep_for(3),
         Duration::ZERO

@@ -333,3 +333,53 @@ fn wait_for_sleepers_on_another_executor() {
         });
     });
 }
+
+/// Past the size at which the runtime sweeps its list of tasks (64), the live ones stay in it:
+/// dropping the runtime still drops every one of them, among many that finished.
+#[test]
+fn a_dropped_test_runtime_drops_its_live_tasks_among_many_finished() {
+    bounded(|| {
+        let drops = DropCounter::new();
+        let test = TestRuntime::new();
+        let rt = test.runtime();
+        let mut handles = Vec::new();
+        for i in 0..300 {
+            if i % 3 == 0 {
+                handles.push(rt.spawn(pending_counted::<()>(&drops)));
+            } else {
+                rt.spawn_detached(async {});
+            }
+            test.run_until_stalled();
+        }
+        assert_eq!((drops.count(), rt.live_tasks()), (0, 100));
+        drop(test);
+        assert_eq!((drops.count(), rt.live_tasks()), (100, 0));
+        drop(handles);
+    });
+}
+
+/// A `block_on` whose future is woken from another thread, with no task and no sleep, waits
+/// for that wake instead of calling it a deadlock.
+#[test]
+fn block_on_waits_for_a_wake_from_another_thread() {
+    bounded(|| {
+        let test = TestRuntime::new();
+        let mut handed = false;
+        let woken = std::future::poll_fn(|cx| {
+            if handed {
+                return std::task::Poll::Ready("woken");
+            }
+            handed = true;
+            let waker = cx.waker().clone();
+            std::thread::spawn(move || waker.wake());
+            std::task::Poll::Pending
+        });
+        assert_eq!(test.block_on(woken), "woken");
+    });
+}
+
+#[test]
+fn a_test_runtime_tells_its_seed() {
+    assert_eq!(TestRuntime::new().seed(), 0);
+    assert_eq!(TestRuntime::with_seed(9).seed(), 9);
+}
