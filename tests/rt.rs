@@ -673,3 +673,19 @@ each_runtime! {
         until(|| rt.live_tasks() == 0).await;
     }
 }
+
+/// A timer that keeps `Timer::random`'s default draws from the thread's generator: two draws
+/// differ (a chance of 2^-64 that they do not).
+#[test]
+fn the_default_random_of_a_timer_draws_anew_each_time() {
+    let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
+    assert_ne!(rt.timer().random(), rt.timer().random());
+}
+
+/// `WaitForSleepers` names itself, how many it waits for, and how many there are.
+#[test]
+fn wait_for_sleepers_debugs_with_its_count() {
+    let clock = ManualClock::new();
+    let debug = format!("{:?}", clock.wait_for_sleepers(2));
+    assert_eq!(debug, "WaitForSleepers { n: 2, sleepers: 0 }");
+}

@@ -513,3 +513,30 @@ fn the_group_and_its_futures_debug_with_their_names() {
         "{debug}"
     );
 }
+
+/// A task that ends after its group was dropped (it was inside its poll as the group went, too
+/// late for the abort) has its output dropped at once, even while its `AbortHandle` lives.
+#[test]
+fn the_output_of_a_task_that_ends_after_its_group_is_dropped_at_once() {
+    common::bounded(|| {
+        let rt = Runtime::new(ThreadPerTask);
+        let drops = DropCounter::new();
+        let mut group = TaskGroup::new(&rt);
+        let (entered, inside) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let token = drops.token();
+        let handle = group.spawn(async move {
+            entered.send(()).unwrap();
+            released.recv().unwrap(); // blocks the task's own thread, inside its poll
+            token
+        });
+        inside.recv().unwrap();
+        drop(group);
+        release.send(()).unwrap();
+        while rt.live_tasks() != 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(drops.count(), 1, "the output was kept");
+        assert!(handle.is_finished());
+    });
+}
