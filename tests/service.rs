@@ -26,6 +26,8 @@ async fn ask(addr: std::net::SocketAddr, request: &str) -> String {
 each_runtime! {
     /// Run as the example runs it (a `Service`): the server's accept loop and the worker are
     /// `on_run` parts, which go with the shutdown.
+    // A real socket, on smol's reactor, which miri cannot open.
+    #[cfg_attr(miri, ignore)]
     async fn the_service_comes_up_answers_and_goes_down(rt, clock) {
         let app = std::sync::Arc::new(App::new(Config::default(), &rt).unwrap());
         let stop = asynchronously::Event::new();
@@ -60,6 +62,8 @@ each_runtime! {
 each_runtime! {
     /// The store's first connection is refused twice: the retry, 200 ms apart on the clock,
     /// brings it up on the third attempt, and the service comes up.
+    // A real socket, on smol's reactor, which miri cannot open.
+    #[cfg_attr(miri, ignore)]
     async fn a_refused_connection_is_retried_at_start_up(rt, clock) {
         let config = Config { connect_failures: 2, ..Config::default() };
         let app = std::sync::Arc::new(App::new(config, &rt).unwrap());
