@@ -689,3 +689,37 @@ fn wait_for_sleepers_debugs_with_its_count() {
     let debug = format!("{:?}", clock.wait_for_sleepers(2));
     assert_eq!(debug, "WaitForSleepers { n: 2, sleepers: 0 }");
 }
+
+each_runtime! {
+    /// A task of one runtime that waits for every task of another is not one of them: the wait
+    /// counts all of the other runtime's tasks.
+    async fn a_wait_on_another_runtime_counts_all_of_its_tasks(rt, _clock) {
+        let other = Runtime::new(asynchronously::rt::ThreadPerTask);
+        let release = Event::new();
+        other.spawn_detached({
+            let release = release.clone();
+            async move { release.wait().await }
+        });
+        let waiting = rt.spawn({
+            let other = other.clone();
+            async move { other.wait_for_all_other_tasks().await }
+        });
+        for _ in 0..100 {
+            common::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "the wait ended with a task of the other runtime live");
+        release.set();
+        waiting.await.unwrap();
+    }
+}
+
+/// A `ManualClock` draws from its own seed: the same seed gives the same draws, and the draws
+/// of one clock differ from one another.
+#[test]
+fn a_manual_clock_draws_from_its_seed() {
+    let (a, b) = (ManualClock::with_seed(7), ManualClock::with_seed(7));
+    let draws = [a.random(), a.random()];
+    assert_eq!(draws, [b.random(), b.random()]);
+    assert_ne!(draws[0], draws[1]);
+    assert_ne!(ManualClock::with_seed(8).random(), draws[0]);
+}

@@ -899,10 +899,13 @@ impl<T> Report<T> for Detached {
     fn complete(&self, _outcome: Result<T, JoinError>) {}
 }
 
-/// A task's key in its registry and in the marker that tells a drain its caller: its address,
-/// which is stable from its first poll to its drop (it is pinned) and unique among live tasks.
-fn key<T>(task: &Pin<&mut T>) -> usize {
-    std::ptr::from_ref::<T>(task) as usize
+/// A task's key in its registry and in the marker that tells a drain its caller: the address of
+/// its registration, which is stable from its first poll to its drop (the task is pinned) and
+/// unique among live tasks. Not the address of the task itself: a reference to the whole task
+/// covers its future, and would invalidate the future's borrows of itself (miri's Stacked
+/// Borrows reported it, in a retry that yields: a `poll_fn` holding `&mut` into its async fn).
+fn key(registration: &Registration) -> usize {
+    std::ptr::from_ref(registration) as usize
 }
 
 pin_project_lite::pin_project! {
@@ -922,8 +925,8 @@ pin_project_lite::pin_project! {
 
     impl<F: Future, R: Report<F::Output>> PinnedDrop for Task<F, R> {
         fn drop(this: Pin<&mut Self>) {
-            let key = key(&this);
             let mut this = this.project();
+            let key = key(this.registration);
             if this.future.is_some() {
                 // Dropped unfinished. A destructor that panics is reported, not unwound into the
                 // executor.
@@ -953,8 +956,8 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let key = key(&self);
         let mut this = self.project();
+        let key = key(this.registration);
         let report = &*this.report;
         if this.future.is_none() {
             // Reported already.
