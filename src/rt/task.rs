@@ -901,9 +901,10 @@ impl<T> Report<T> for Detached {
 
 /// A task's key in its registry and in the marker that tells a drain its caller: the address of
 /// its registration, which is stable from its first poll to its drop (the task is pinned) and
-/// unique among live tasks. Not the address of the task itself: a reference to the whole task
-/// covers its future, and would invalidate the future's borrows of itself (miri's Stacked
+/// unique among live tasks. Not the address of the task itself: a shared reference to the whole
+/// task covers its future, and would invalidate the future's borrows of itself (miri's Stacked
 /// Borrows reported it, in a retry that yields: a `poll_fn` holding `&mut` into its async fn).
+/// The future is only ever reached through `&mut` for the same reason.
 fn key(registration: &Registration) -> usize {
     std::ptr::from_ref(registration) as usize
 }
@@ -927,7 +928,9 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             let key = key(this.registration);
-            if this.future.is_some() {
+            // Through `&mut` (`as_pin_mut`), never `&`: a shared reference to the future would
+            // invalidate its borrows of itself (see `key`).
+            if this.future.as_mut().as_pin_mut().is_some() {
                 // Dropped unfinished. A destructor that panics is reported, not unwound into the
                 // executor.
                 let outcome = match catch_unwind(AssertUnwindSafe(|| this.future.set(None))) {
@@ -959,7 +962,7 @@ impl<F: Future, R: Report<F::Output>> Future for Task<F, R> {
         let mut this = self.project();
         let key = key(this.registration);
         let report = &*this.report;
-        if this.future.is_none() {
+        if this.future.as_mut().as_pin_mut().is_none() {
             // Reported already.
             return Poll::Ready(());
         }
