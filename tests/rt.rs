@@ -723,3 +723,50 @@ fn a_manual_clock_draws_from_its_seed() {
     assert_ne!(draws[0], draws[1]);
     assert_ne!(ManualClock::with_seed(8).random(), draws[0]);
 }
+
+/// A drain dropped while it waits lets go of its waker: the runtime keeps nothing of it.
+#[test]
+fn a_dropped_drain_lets_go_of_its_waker() {
+    use std::task::{Context, Wake, Waker};
+    struct Counted;
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {}
+    }
+    let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
+    let release = Event::new();
+    rt.spawn_detached({
+        let release = release.clone();
+        async move { release.wait().await }
+    });
+    let counted = Arc::new(Counted);
+    let waker = Waker::from(counted.clone());
+    {
+        let mut drain = std::pin::pin!(rt.wait_for_all_other_tasks());
+        assert!(
+            drain
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(Arc::strong_count(&counted), 3, "the drain keeps a clone");
+    }
+    assert_eq!(
+        Arc::strong_count(&counted),
+        2,
+        "the dropped drain keeps none"
+    );
+    release.set();
+}
+
+/// A panic's payload displays its message, and its error is not a cancel.
+#[test]
+fn a_panic_displays_its_message_and_is_not_a_cancel() {
+    let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
+    let error = futures::executor::block_on(rt.spawn(async { panic!("disk full") })).unwrap_err();
+    assert!(error.is_panic() && !error.is_cancelled());
+    let JoinError::Panicked(payload) = error else {
+        unreachable!()
+    };
+    assert_eq!(payload.to_string(), "panicked: disk full");
+    assert!(JoinError::Cancelled.is_cancelled() && !JoinError::Cancelled.is_panic());
+}
