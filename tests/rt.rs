@@ -770,3 +770,19 @@ fn a_panic_displays_its_message_and_is_not_a_cancel() {
     assert_eq!(payload.to_string(), "panicked: disk full");
     assert!(JoinError::Cancelled.is_cancelled() && !JoinError::Cancelled.is_panic());
 }
+
+/// A handle and an abort handle name their task and say whether it finished.
+#[test]
+fn handles_debug_with_their_task() {
+    let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
+    let task = rt.spawn(std::future::pending::<()>());
+    let abort = task.abort_handle();
+    let id = task.id();
+    assert_eq!(
+        format!("{abort:?}"),
+        format!("AbortHandle {{ id: TaskId({id}), is_finished: false }}")
+    );
+    assert!(format!("{task:?}").starts_with(&format!(
+        "JoinHandle {{ id: TaskId({id}), is_finished: false"
+    )));
+}
