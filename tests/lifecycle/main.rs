@@ -630,6 +630,29 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A child shared by two parents is below both: either parent waiting for it is a cycle
+    /// (the child's phase starts after both parents' have), found before any hook runs.
+    async fn a_cycle_through_either_parent_of_a_shared_child_is_found(rt, _clock) {
+        for on in ["first", "second"] {
+            let j = Journal::default();
+            let shared = Part::new("shared", &rt, &j).arc();
+            let first = Part::new("first", &rt, &j).child(&shared).arc();
+            let second = Part::new("second", &rt, &j).child(&shared).arc();
+            let parent = if on == "first" { &first } else { &second };
+            parent.depends_on(&*shared).unwrap();
+            // A leaf first, so that neither parent is the tree's first node after the root.
+            let leaf = Part::new("leaf", &rt, &j).arc();
+            let root = Part::new("root", &rt, &j).child(&leaf).child(&first).child(&second).arc();
+            assert!(leaf.children().is_empty() && !root.children().is_empty());
+            let LifecycleError::Cycle { path } = root.init().await.unwrap_err() else { panic!() };
+            assert_eq!(path.first(), path.last());
+            assert!(path.contains(&on.to_owned()) && path.contains(&"shared".to_owned()), "{path:?}");
+            assert!(j.entries().is_empty());
+        }
+    }
+}
+
+each_runtime! {
     /// A cycle that leaves the tree through an `after` edge and comes back is found too, and the
     /// component outside the tree is named (`depends_on` names both phases).
     async fn a_cycle_through_a_component_outside_the_tree_is_found(rt, _clock) {
