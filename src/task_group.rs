@@ -94,9 +94,10 @@ impl<T: Send + 'static> TaskGroup<T> {
             n > 0,
             "a TaskGroup with a limit of 0 could never run a task"
         );
-        let mut group = Self::new(rt);
-        group.limit = Some(Arc::new(async_lock::Semaphore::new(n)));
-        group
+        Self {
+            limit: Some(Arc::new(async_lock::Semaphore::new(n))),
+            ..Self::new(rt)
+        }
     }
 
     /// Spawns `future` as a task of the group; the handle aborts it without taking it out of
