@@ -113,6 +113,39 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// The deinit's own timeout: a deinit that takes longer fails with TimedOut, and its hook is
+    /// cancelled.
+    async fn a_deinit_timeout_names_the_component(rt, clock) {
+        let j = Journal::default();
+        let lifecycle = Lifecycle::with_timeouts(None, Duration::from_millis(5)).runtime(&rt);
+        let part = Part::new("stuck", &rt, &j).deinit_ms(10).with_lifecycle(lifecycle).arc();
+        part.init().await.unwrap();
+        let down = spawn_deinit(&rt, &part);
+        sleepers(&clock, 2).await; // the hook's sleep and the timeout's
+        clock.advance(Duration::from_millis(5));
+        let error = down.await.unwrap().unwrap_err();
+        assert!(matches!(&error, LifecycleError::TimedOut { component, phase: PhaseKind::Deinit, after } if component == "stuck" && *after == Duration::from_millis(5)), "{error:?}");
+        assert!(j.has("stuck deinit cancelled"));
+        assert_eq!(clock.sleepers(), 0);
+    }
+}
+
+each_runtime! {
+    /// A component that its dependent's init was to wait for, dropped before that init, fails
+    /// it: there is nothing left to wait for.
+    async fn a_dependency_dropped_before_the_init_fails_it(rt, _clock) {
+        let j = Journal::default();
+        let dependent = Part::new("dependent", &rt, &j).arc();
+        let gone = Part::new("gone", &rt, &j).arc();
+        dependent.depends_on(&*gone).unwrap();
+        drop(gone);
+        let error = dependent.init().await.unwrap_err();
+        assert!(matches!(&error, LifecycleError::DependencyFailed { component, dependency, phase: PhaseKind::Init } if component == "dependent" && dependency == "<dropped component>"), "{error:?}");
+        assert!(!j.has("dependent init begin"));
+    }
+}
+
+each_runtime! {
     /// run_until: when init fails, what finished init is deinitialised, in reverse; what did not
     /// is left alone; the init error is returned.
     async fn run_until_rolls_back_what_finished_init(rt, _clock) {
@@ -238,6 +271,11 @@ each_runtime! {
 #[test]
 fn debug_and_names() {
     let lifecycle = Lifecycle::new();
+    let debug = format!("{lifecycle:?}");
+    assert!(
+        debug.starts_with("Lifecycle { init: Phase {") && debug.contains("deinit_timeout: None"),
+        "{debug}"
+    );
     assert_eq!(
         format!("{:?}", lifecycle.init_phase()),
         "Phase { scheduled: false, started: false, finished: false, failed: false }"
