@@ -397,6 +397,9 @@ each_runtime! {
 
 each_runtime! {
     /// Dropping the handle cancels the loop (and the job in it); detach keeps it running.
+    // It leaves the detached loop running, as it means to: miri reports the loop's thread,
+    // parked on a clock nobody advances, as left at exit.
+    #[cfg_attr(miri, ignore)]
     async fn drop_cancels_and_detach_keeps_running(rt, clock) {
         let token = common::DropCounter::new();
         let job = {
