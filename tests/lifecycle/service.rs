@@ -347,3 +347,31 @@ each_runtime! {
         assert_eq!(report.cause, ShutdownCause::Trigger(0));
     }
 }
+
+/// A service names its triggers, whether it catches signals, and its deadline in its `Debug`.
+#[cfg(feature = "signal")]
+#[test]
+fn a_service_debugs_with_its_settings() {
+    let root = Part::new(
+        "root",
+        &Runtime::new(asynchronously::rt::ThreadPerTask),
+        &Journal::default(),
+    );
+    let plain = format!("{:?}", Service::new(&root));
+    assert!(
+        plain.contains("triggers: 0") && plain.contains("catch_signals: false"),
+        "{plain}"
+    );
+    let service = Service::new(&root)
+        .shutdown_on(std::future::pending())
+        .catch_signals()
+        .shutdown_timeout(Duration::from_secs(3));
+    let debug = format!("{service:?}");
+    assert!(
+        debug.starts_with("Service")
+            && debug.contains("triggers: 1")
+            && debug.contains("catch_signals: true")
+            && debug.contains("shutdown_timeout: Some(3s)"),
+        "{debug}"
+    );
+}
