@@ -791,6 +791,23 @@ fn a_zero_sleep_retry_yields_once_every_32_retries() {
     assert_eq!((calls.load(Ordering::SeqCst), pendings), (97, 3));
 }
 
+/// A retry whose first call fails and whose sleep is a second, spawned: no second call before
+/// the clock passes the sleep, and then its output.
+async fn second_call_after_the_sleep(
+    clock: &ManualClock,
+    calls: &AtomicUsize,
+    task: asynchronously::rt::JoinHandle<Result<usize, &'static str>>,
+) {
+    sleepers(clock, 1).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no second call before the sleep is over"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(task.await.unwrap(), Ok(1));
+}
+
 each_runtime! {
     /// `retry_with` sleeps between its calls on the runtime's clock too.
     async fn the_context_form_sleeps_between_its_calls(rt, clock) {
@@ -798,7 +815,7 @@ each_runtime! {
         let task = rt.spawn({
             let (calls, rt) = (calls.clone(), rt.clone());
             async move {
-                retry_with(0_u32, move |tries| {
+                retry_with(0_usize, move |tries| {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let result = if tries == 0 { Err("refused") } else { Ok(tries) };
                     std::future::ready((tries + 1, result))
@@ -808,10 +825,7 @@ each_runtime! {
                 .await
             }
         });
-        sleepers(&clock, 1).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second call before the sleep is over");
-        clock.advance(Duration::from_secs(1));
-        assert_eq!(task.await.unwrap(), Ok(1));
+        second_call_after_the_sleep(&clock, &calls, task).await;
     }
 }
 
@@ -832,9 +846,6 @@ each_runtime! {
                 .await
             }
         });
-        sleepers(&clock, 1).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second call before the sleep is over");
-        clock.advance(Duration::from_secs(1));
-        assert_eq!(task.await.unwrap(), Ok(1));
+        second_call_after_the_sleep(&clock, &calls, task).await;
     }
 }

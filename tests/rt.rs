@@ -727,34 +727,23 @@ fn a_manual_clock_draws_from_its_seed() {
 /// A drain dropped while it waits lets go of its waker: the runtime keeps nothing of it.
 #[test]
 fn a_dropped_drain_lets_go_of_its_waker() {
-    use std::task::{Context, Wake, Waker};
-    struct Counted;
-    impl Wake for Counted {
-        fn wake(self: Arc<Self>) {}
-    }
     let rt = Runtime::new(asynchronously::rt::ThreadPerTask);
     let release = Event::new();
     rt.spawn_detached({
         let release = release.clone();
         async move { release.wait().await }
     });
-    let counted = Arc::new(Counted);
-    let waker = Waker::from(counted.clone());
+    let counted = common::CountedWaker::new();
+    let waker = counted.waker();
     {
         let mut drain = std::pin::pin!(rt.wait_for_all_other_tasks());
-        assert!(
-            drain
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending()
-        );
-        assert_eq!(Arc::strong_count(&counted), 3, "the drain keeps a clone");
+        let polled = drain
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        assert!(polled.is_pending());
+        assert_eq!(counted.clones(), 2, "the drain keeps a clone");
     }
-    assert_eq!(
-        Arc::strong_count(&counted),
-        2,
-        "the dropped drain keeps none"
-    );
+    assert_eq!(counted.clones(), 1, "the dropped drain keeps none");
     release.set();
 }
 

@@ -355,13 +355,9 @@ fn a_dropped_wait_frees_its_place_for_the_next() {
 /// long keeps no waker of the waits that came and went.
 #[test]
 fn a_dropped_wait_lets_go_of_its_waker() {
-    struct Counted;
-    impl Wake for Counted {
-        fn wake(self: Arc<Self>) {}
-    }
     let token = CancellationToken::new();
-    let counted = Arc::new(Counted);
-    let waker = Waker::from(counted.clone());
+    let counted = common::CountedWaker::new();
+    let waker = counted.waker();
     for _ in 0..3 {
         let mut wait = pin!(token.cancelled());
         assert!(
@@ -369,13 +365,9 @@ fn a_dropped_wait_lets_go_of_its_waker() {
                 .poll(&mut Context::from_waker(&waker))
                 .is_pending()
         );
-        assert_eq!(Arc::strong_count(&counted), 3, "the wait keeps a clone");
+        assert_eq!(counted.clones(), 2, "the wait keeps a clone");
     }
-    assert_eq!(
-        Arc::strong_count(&counted),
-        2,
-        "the dropped waits keep none"
-    );
+    assert_eq!(counted.clones(), 1, "the dropped waits keep none");
     token.cancel();
 }
 

@@ -333,3 +333,28 @@ pub mod logs {
             .collect()
     }
 }
+
+/// A waker that does nothing and counts the clones of itself that are alive: a test polls
+/// with it, drops what it polled, and checks that nothing kept a clone.
+pub struct CountedWaker(Arc<NoWake>);
+
+pub struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl CountedWaker {
+    pub fn new() -> Self {
+        Self(Arc::new(NoWake))
+    }
+
+    pub fn waker(&self) -> std::task::Waker {
+        std::task::Waker::from(self.0.clone())
+    }
+
+    /// How many clones of the waker are alive.
+    pub fn clones(&self) -> usize {
+        Arc::strong_count(&self.0) - 1
+    }
+}
