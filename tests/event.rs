@@ -193,3 +193,13 @@ fn a_phase_event_is_a_whole_event() {
         assert!(finished.wait().now_or_never().is_some());
     });
 }
+
+/// A wait says in its `Debug` whether it is over: not before the set, and after it.
+#[test]
+fn a_wait_debugs_whether_it_is_over() {
+    let event = Event::new();
+    let wait = event.wait();
+    assert!(format!("{wait:?}").contains("is_over: false"), "{wait:?}");
+    event.set();
+    assert!(format!("{wait:?}").contains("is_over: true"), "{wait:?}");
+}

@@ -283,6 +283,47 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A retry whose sleep ends exactly at the `max_elapsed` budget is still made.
+    async fn a_sleep_that_ends_at_the_budget_is_within_it(rt, clock) {
+        let policy = RetryPolicy::new().sleep(100 * MS).max_elapsed(200 * MS);
+        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = rt.spawn({
+            let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
+            async move {
+                policy.runtime(&rt).run_mut(async move || {
+                    times.lock().unwrap().push(clock.elapsed().as_millis());
+                    Err::<(), _>("down")
+                })
+                .await
+            }
+        });
+        for _ in 0..2 {
+            sleepers(&clock, 1).await;
+            clock.advance(100 * MS);
+        }
+        assert_eq!(task.await.unwrap(), Err("down"));
+        assert_eq!(*times.lock().unwrap(), [0, 100, 200], "the call at 200 is within 200");
+    }
+}
+
+/// A policy names its settings in its `Debug`.
+#[test]
+fn a_policy_debugs_with_its_settings() {
+    let debug = format!(
+        "{:?}",
+        RetryPolicy::new()
+            .attempts_limit(3)
+            .max_elapsed(Duration::from_secs(9))
+    );
+    assert!(
+        debug.starts_with("RetryPolicy")
+            && debug.contains("attempts_limit: Some(3)")
+            && debug.contains("max_elapsed: Some(9s)"),
+        "{debug}"
+    );
+}
+
+each_runtime! {
     /// Dropping the retry future mid-sleep cancels it at once: no more calls, no pending sleep.
     async fn dropping_the_retry_cancels_it_mid_sleep(rt, clock) {
         let calls = Arc::new(AtomicUsize::new(0));

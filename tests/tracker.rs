@@ -199,3 +199,41 @@ each_runtime! {
         }
     }
 }
+
+/// `spawn_detached` runs the future on the tracker's runtime, tracked until it ends.
+#[test]
+fn spawn_detached_runs_the_future_and_the_tracker_waits_for_it() {
+    common::bounded(|| {
+        let rt = asynchronously::rt::Runtime::new(asynchronously::rt::ThreadPerTask);
+        let tracker = TaskTracker::new(&rt);
+        let (release, released) = futures::channel::oneshot::channel::<()>();
+        let (ran, done) = futures::channel::oneshot::channel();
+        tracker.spawn_detached(async move {
+            released.await.unwrap();
+            ran.send("ran").unwrap();
+        });
+        assert_eq!(tracker.len(), 1);
+        tracker.close();
+        let mut wait = Box::pin(tracker.wait());
+        assert!(
+            (&mut wait).now_or_never().is_none(),
+            "the task is still tracked"
+        );
+        release.send(()).unwrap();
+        futures::executor::block_on(wait);
+        assert_eq!(futures::executor::block_on(done).unwrap(), "ran");
+        assert!(tracker.is_empty());
+    });
+}
+
+/// A tracked future names itself in its `Debug`.
+#[test]
+fn a_tracked_future_debugs_with_its_name() {
+    let tracker = TaskTracker::new(&asynchronously::rt::Runtime::new(
+        asynchronously::rt::ThreadPerTask,
+    ));
+    assert_eq!(
+        format!("{:?}", tracker.track_future(async {})),
+        "TrackedFuture { .. }"
+    );
+}
