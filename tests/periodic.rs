@@ -522,14 +522,20 @@ fn debug_shows_state() {
         drop::<asynchronously::rt::BoxFuture<()>>,
         ManualClock::new(),
     );
-    let periodic = Periodic::builder(|| {}, MS)
-        .name("health")
-        .runtime(&rt)
-        .build()
-        .unwrap();
+    let builder = Periodic::builder(|| {}, MS).name("health").runtime(&rt);
+    let debug = format!("{builder:?}");
+    assert!(
+        debug.starts_with("PeriodicBuilder { name: Some(\"health\"), period: 1ms"),
+        "{debug}"
+    );
+    let periodic = builder.build().unwrap();
     assert_eq!(
         format!("{periodic:?}"),
         "Periodic { name: \"health\", is_active: false, is_finished: false, .. }"
+    );
+    assert_eq!(
+        format!("{:?}", periodic.stop()),
+        "Stop { periodic: \"health\", .. }"
     );
 }
 
