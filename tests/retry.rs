@@ -257,52 +257,44 @@ each_runtime! {
     }
 }
 
-each_runtime! {
-    /// `max_elapsed`: no retry whose sleep would end past the budget.
-    async fn max_elapsed_gives_up_in_time(rt, clock) {
-        let policy = RetryPolicy::new().sleep(100 * MS).max_elapsed(250 * MS);
-        // Calls at 0, 100, 200; a retry at 300 would pass 250.
-        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let task = rt.spawn({
-            let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
-            async move {
-                policy.runtime(&rt).run_mut(async move || {
+/// The times (ms on `clock`) of the calls of a retry that always fails, sleeps 100 ms and has
+/// a `max_elapsed` of `budget`, with the clock stepped by each sleep twice.
+async fn calls_within(rt: &Runtime, clock: &ManualClock, budget: Duration) -> Vec<u128> {
+    let policy = RetryPolicy::new().sleep(100 * MS).max_elapsed(budget);
+    let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task = rt.spawn({
+        let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
+        async move {
+            policy
+                .runtime(&rt)
+                .run_mut(async move || {
                     times.lock().unwrap().push(clock.elapsed().as_millis());
                     Err::<(), _>("down")
                 })
                 .await
-            }
-        });
-        for _ in 0..2 {
-            sleepers(&clock, 1).await;
-            clock.advance(100 * MS);
         }
-        assert_eq!(task.await.unwrap(), Err("down"));
-        assert_eq!(*times.lock().unwrap(), [0, 100, 200]);
+    });
+    for _ in 0..2 {
+        sleepers(clock, 1).await;
+        clock.advance(100 * MS);
+    }
+    assert_eq!(task.await.unwrap(), Err("down"));
+    times.lock().unwrap().clone()
+}
+
+each_runtime! {
+    /// `max_elapsed`: no retry whose sleep would end past the budget.
+    async fn max_elapsed_gives_up_in_time(rt, clock) {
+        // Calls at 0, 100, 200; a retry at 300 would pass 250.
+        assert_eq!(calls_within(&rt, &clock, 250 * MS).await, [0, 100, 200]);
     }
 }
 
 each_runtime! {
     /// A retry whose sleep ends exactly at the `max_elapsed` budget is still made.
     async fn a_sleep_that_ends_at_the_budget_is_within_it(rt, clock) {
-        let policy = RetryPolicy::new().sleep(100 * MS).max_elapsed(200 * MS);
-        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let task = rt.spawn({
-            let (times, clock, rt) = (times.clone(), clock.clone(), rt.clone());
-            async move {
-                policy.runtime(&rt).run_mut(async move || {
-                    times.lock().unwrap().push(clock.elapsed().as_millis());
-                    Err::<(), _>("down")
-                })
-                .await
-            }
-        });
-        for _ in 0..2 {
-            sleepers(&clock, 1).await;
-            clock.advance(100 * MS);
-        }
-        assert_eq!(task.await.unwrap(), Err("down"));
-        assert_eq!(*times.lock().unwrap(), [0, 100, 200], "the call at 200 is within 200");
+        let times = calls_within(&rt, &clock, 200 * MS).await;
+        assert_eq!(times, [0, 100, 200], "the call at 200 is within 200");
     }
 }
 
