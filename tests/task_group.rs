@@ -540,3 +540,67 @@ fn the_output_of_a_task_that_ends_after_its_group_is_dropped_at_once() {
         assert!(handle.is_finished());
     });
 }
+
+each_runtime! {
+    /// A group past a few hundred tasks keeps its slots in several chunks and its outcomes in
+    /// several blocks: every outcome still comes out once, in the order the tasks ended, the
+    /// blocks are reused, and `detach_all` drops the outcomes of every block.
+    async fn outcomes_cross_the_chunks_and_blocks_of_a_large_group(rt, _clock) {
+        // Past two chunks of slots and two blocks of outcomes (256 each).
+        let n = if cfg!(miri) { 40 } else { 600 };
+        let mut group = TaskGroup::new(&rt);
+        let mut releases = Vec::new();
+        for i in 0..n {
+            let (release, released) = oneshot::channel::<()>();
+            releases.push(Some(release));
+            group.spawn(async move {
+                released.await.unwrap();
+                i
+            });
+        }
+        for k in 0..n {
+            let i = (k * 7 + 3) % n; // a permutation: 7 and 600 (and 40) are coprime
+            releases[i].take().unwrap().send(()).unwrap();
+            assert_eq!(group.join_next().await.unwrap().unwrap(), i);
+        }
+        assert!(group.is_empty());
+
+        for round in 0..2 {
+            let ended = Arc::new(AtomicUsize::new(0));
+            for i in 0..n {
+                let ended = ended.clone();
+                group.spawn(async move {
+                    ended.fetch_add(1, Ordering::SeqCst);
+                    i
+                });
+            }
+            until(|| ended.load(Ordering::SeqCst) == n).await;
+            let mut outputs = Vec::new();
+            while let Some(output) = group.join_next().await {
+                outputs.push(output.unwrap());
+            }
+            outputs.sort_unstable();
+            assert_eq!(outputs, (0..n).collect::<Vec<_>>(), "round {round}");
+        }
+
+        let drops = DropCounter::new();
+        let ended = Arc::new(AtomicUsize::new(0));
+        let mut tokens = TaskGroup::new(&rt);
+        for _ in 0..n {
+            let (token, ended) = (drops.token(), ended.clone());
+            tokens.spawn(async move {
+                ended.fetch_add(1, Ordering::SeqCst);
+                token
+            });
+        }
+        until(|| ended.load(Ordering::SeqCst) == n).await;
+        assert_eq!(drops.count(), 0, "the outputs wait in the group");
+        tokens.detach_all();
+        assert_eq!(drops.count(), n, "detach_all drops every output not joined");
+        assert!(tokens.is_empty());
+        let token = drops.token();
+        tokens.spawn(async move { token });
+        drop(tokens.join_next().await.unwrap().unwrap());
+        assert_eq!(drops.count(), n + 1);
+    }
+}
