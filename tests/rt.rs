@@ -775,3 +775,71 @@ fn handles_debug_with_their_task() {
         "JoinHandle {{ id: TaskId({id}), is_finished: false"
     )));
 }
+
+each_runtime! {
+    /// A drain counts off only the tasks that were live when it started: a task spawned after
+    /// it, which sees a second drain start, counts off that one alone.
+    async fn a_task_spawned_after_a_drain_counts_off_only_the_drains_of_its_life(rt, _clock) {
+        let (finish_a, a_done) = futures::channel::oneshot::channel::<()>();
+        let a = rt.spawn(async move { a_done.await.unwrap() });
+        let mut first = rt.wait_for_all_other_tasks(); // waits for `a`
+        let (finish_b, b_done) = futures::channel::oneshot::channel::<()>();
+        let b = rt.spawn(async move { b_done.await.unwrap() });
+        let mut second = rt.wait_for_all_other_tasks(); // waits for `a` and `b`
+        finish_b.send(()).unwrap();
+        b.await.unwrap();
+        until(|| rt.live_tasks() == 1).await;
+        assert!((&mut first).now_or_never().is_none(), "the first drain still waits for `a`");
+        assert!((&mut second).now_or_never().is_none(), "so does the second");
+        finish_a.send(()).unwrap();
+        a.await.unwrap();
+        first.await;
+        second.await;
+    }
+}
+
+/// Counts its wakes.
+struct Wakes(AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_abort_wakes_its_task_once() {
+    use std::task::{Context, Waker};
+    let spawned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = Runtime::new({
+        let spawned = spawned.clone();
+        move |task| spawned.lock().unwrap().push(task)
+    });
+    let task = rt.spawn(std::future::pending::<()>());
+    let mut run = spawned.lock().unwrap().pop().unwrap();
+    let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    let abort = task.abort_handle();
+    abort.abort();
+    abort.abort();
+    task.abort();
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        1,
+        "the later aborts find it aborted"
+    );
+    assert!(run.as_mut().poll(&mut cx).is_ready());
+    abort.abort();
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        1,
+        "nor is it woken once it ended"
+    );
+    assert!(
+        futures::executor::block_on(task)
+            .unwrap_err()
+            .is_cancelled()
+    );
+}

@@ -604,3 +604,35 @@ each_runtime! {
         assert_eq!(drops.count(), n + 1);
     }
 }
+
+/// A task of a group aborted before its first poll is never polled: its output cannot win
+/// over the abort (a spawner that runs the task only when the test says so).
+#[test]
+fn a_member_aborted_before_its_first_poll_is_never_polled() {
+    use std::task::{Context, Waker};
+    let spawned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = Runtime::new({
+        let spawned = spawned.clone();
+        move |task| spawned.lock().unwrap().push(task)
+    });
+    let mut group = TaskGroup::new(&rt);
+    let polled = Arc::new(AtomicBool::new(false));
+    let abort = group.spawn({
+        let polled = polled.clone();
+        async move {
+            polled.store(true, Ordering::SeqCst);
+            5
+        }
+    });
+    abort.abort();
+    let mut run = spawned.lock().unwrap().pop().unwrap();
+    assert!(
+        run.as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    );
+    assert!(!polled.load(Ordering::SeqCst));
+    let outcome = futures::executor::block_on(group.join_next()).unwrap();
+    assert!(outcome.unwrap_err().is_cancelled());
+    assert!(abort.is_finished());
+}

@@ -1,29 +1,35 @@
-//! A parent token that lives for ever while a million short-lived children come and go keeps
-//! constant memory: dropped children leave its list. (A binary of its own: it counts the
-//! allocations of the thread that makes the children, and of no other: the test harness's
-//! threads allocate when they please.)
+//! What lives for ever keeps constant memory while short-lived things come and go: a parent
+//! token while a million children do (dropped children leave its list), and a `TestRuntime`
+//! while a hundred thousand tasks do (it sweeps its list of tasks of the finished ones). (A
+//! binary of its own: it counts the allocations of the thread that makes them, and of no
+//! other: the test harness's threads allocate when they please.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 mod common;
 
 use asynchronously::CancellationToken;
+use asynchronously::testing::TestRuntime;
 
 struct Counting;
-
-static NET: AtomicIsize = AtomicIsize::new(0);
 
 thread_local! {
     /// Whether this thread's allocations count (a `const` cell: reading it allocates nothing).
     static COUNTED: Cell<bool> = const { Cell::new(false) };
+    /// The bytes this thread holds, of those it counted: each test counts its own thread's, so
+    /// that the tests of the binary, run at once, do not see each other's.
+    static NET: Cell<isize> = const { Cell::new(0) };
 }
 
 fn count(bytes: isize) {
     if COUNTED.with(Cell::get) {
-        NET.fetch_add(bytes, Ordering::SeqCst);
+        NET.with(|net| net.set(net.get() + bytes));
     }
+}
+
+fn net() -> isize {
+    NET.with(Cell::get)
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; only a counter is kept.
@@ -57,7 +63,7 @@ fn churn_children() {
     for _ in 0..100 {
         drop(parent.child_token());
     }
-    let before = NET.load(Ordering::SeqCst);
+    let before = net();
     for i in 0..1_000_000 {
         let child = parent.child_token();
         if i % 2 == 0 {
@@ -69,8 +75,37 @@ fn churn_children() {
             child.cancel();
         }
     }
-    let grown = NET.load(Ordering::SeqCst) - before;
+    let grown = net() - before;
     assert!(grown <= 0, "{grown} bytes more after a million children");
     parent.cancel();
     assert!(kept.iter().all(CancellationToken::is_cancelled));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // a hundred thousand tasks
+fn a_test_runtime_keeps_constant_memory_while_tasks_come_and_go() {
+    common::bounded(churn_tasks);
+}
+
+fn churn_tasks() {
+    COUNTED.with(|counted| counted.set(true));
+    let test = TestRuntime::new();
+    let rt = test.runtime();
+    let churn = |tasks: usize| {
+        test.block_on(async {
+            for i in 0..tasks {
+                assert_eq!(rt.spawn(async move { i }).await.unwrap(), i);
+            }
+        });
+    };
+    // Let the list of tasks reach its working size.
+    churn(100);
+    let before = net();
+    churn(100_000);
+    let grown = net() - before;
+    // Its list holds a few dozen tasks at most; a list never swept would hold all 100,000.
+    assert!(
+        grown <= 4096,
+        "{grown} bytes more after a hundred thousand tasks"
+    );
 }

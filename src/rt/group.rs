@@ -161,15 +161,28 @@ pub(crate) struct Group<T> {
 #[derive(Default)]
 struct Slot {
     started: u64,
-    in_group: bool,
     /// The id of the slot's latest task, and its place in spawn order.
     id: Option<TaskId>,
     place: u64,
-    /// Dropped as the group takes the task's outcome, so that the executor frees the task on
-    /// the group's thread (see [`Kept`]).
-    kept: Option<Kept>,
-    /// The next free slot, while this one is free.
-    next_free: Option<usize>,
+    now: Now,
+}
+
+/// What a slot is now.
+enum Now {
+    /// Free: the next free slot.
+    Free(Option<usize>),
+    /// Its task is in the group (spawned, and neither taken nor detached), and this is the
+    /// executor's handle on it, dropped as the group takes the task's outcome, so that the
+    /// executor frees the task on the group's thread (see [`Kept`]).
+    InGroup(#[allow(dead_code, reason = "held to be dropped, never read")] Kept),
+    /// Neither: about to be spawned, or its task is out of the group and has not ended.
+    Out,
+}
+
+impl Default for Now {
+    fn default() -> Self {
+        Self::Free(None)
+    }
 }
 
 impl Slot {
@@ -178,16 +191,16 @@ impl Slot {
         self.started - 1
     }
 
-    /// The task is out of the group.
-    fn leave(&mut self) {
-        self.in_group = false;
-        self.kept = None;
+    /// Whether its task is in the group and has not ended, as `record` says.
+    fn runs_in_group(&self, record: &Record) -> bool {
+        matches!(self.now, Now::InGroup(_)) && record.ended == self.latest()
     }
 }
 
 /// Puts slot `index` first in the list of free slots that starts at `free`.
+#[inline]
 fn free_slot(slots: &mut Chunked<Slot>, free: &mut Option<usize>, index: usize) {
-    slots[index].next_free = free.replace(index);
+    slots[index].now = Now::Free(free.replace(index));
 }
 
 /// A task about to be spawned in a group: its slot, its use of it, and its id.
@@ -247,7 +260,10 @@ impl<T> Group<T> {
         let index = self.free.expect("a free slot was just made");
         let id = TaskId::next();
         let slot = &mut self.slots[index];
-        self.free = slot.next_free.take();
+        match std::mem::replace(&mut slot.now, Now::Out) {
+            Now::Free(next) => self.free = next,
+            _ => unreachable!("the free list holds free slots only"),
+        }
         slot.started += 1;
         slot.id = Some(id);
         slot.place = place;
@@ -293,9 +309,7 @@ impl<T> Group<T> {
     where
         T: Send + 'static,
     {
-        let slot = &mut self.slots[place.index];
-        slot.in_group = true;
-        slot.kept = Some(kept);
+        self.slots[place.index].now = Now::InGroup(kept);
         self.len += 1;
         AbortHandle::of_member(&self.members, place.index, place.use_, place.id)
     }
@@ -342,8 +356,7 @@ impl<T> Group<T> {
             }
             std::mem::swap(&mut state.finished, &mut self.ready);
         };
-        let slot = &mut self.slots[index];
-        slot.leave();
+        let slot = &self.slots[index];
         let id = slot.id.expect("a slot that was used has an id");
         let place = slot.place;
         self.give_back(index);
@@ -364,7 +377,7 @@ impl<T> Group<T> {
             state.closed |= close;
             for (index, slot) in self.slots.iter().enumerate() {
                 let record = &mut state.records[index];
-                if slot.in_group && record.ended == slot.latest() {
+                if slot.runs_in_group(record) {
                     wakers.extend(self.members.mark_aborted(record));
                 }
             }
@@ -389,10 +402,10 @@ impl<T> Group<T> {
             let mut state = self.members.lock();
             for (index, slot) in self.slots.iter_mut().enumerate() {
                 let record = &mut state.records[index];
-                if slot.in_group && record.ended == slot.latest() {
+                if slot.runs_in_group(record) {
                     // Its slot comes back when it ends.
                     record.detached = true;
-                    slot.leave();
+                    slot.now = Now::Out;
                 }
             }
             std::mem::take(&mut state.finished)
@@ -400,7 +413,6 @@ impl<T> Group<T> {
         // The outcomes are dropped without the lock, and their blocks kept.
         for mut block in dropped.into_iter().chain(std::mem::take(&mut self.ready)) {
             for ended in block.drain(..) {
-                self.slots[ended.index].leave();
                 self.give_back(ended.index);
             }
             self.emptied.push(block);

@@ -669,3 +669,34 @@ each_runtime! {
         assert!(j.entries().is_empty());
     }
 }
+
+each_runtime! {
+    /// The cycle search visits each phase once: a chain of 40 diamonds (each level waits for
+    /// two parts, which both wait for the level below) has 2^40 paths, and comes up and goes
+    /// down at once, in order.
+    async fn a_lattice_of_dependencies_is_searched_in_linear_time(rt, _clock) {
+        const LEVELS: usize = 40;
+        let j = Journal::default();
+        let tops: Vec<Arc<Part>> =
+            (0..=LEVELS).map(|k| Part::new(&format!("top{k}"), &rt, &j).arc()).collect();
+        let mut root = Part::new("root", &rt, &j);
+        for k in 0..LEVELS {
+            for side in ["left", "right"] {
+                let part = Part::new(&format!("{side}{k}"), &rt, &j).arc();
+                tops[k].depends_on(&*part).unwrap();
+                part.depends_on(&*tops[k + 1]).unwrap();
+                root = root.child(&part);
+            }
+        }
+        for top in &tops {
+            root = root.child(top);
+        }
+        let root = root.arc();
+        root.init().await.unwrap();
+        assert!(j.at("top40 init end") < j.at("left39 init begin"));
+        assert!(j.at("right0 init end") < j.at("top0 init begin"));
+        root.deinit().await.unwrap();
+        assert!(j.at("top0 deinit end") < j.at("left0 deinit begin"));
+        assert!(j.at("right39 deinit end") < j.at("top40 deinit begin"));
+    }
+}

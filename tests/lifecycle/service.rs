@@ -299,26 +299,33 @@ each_runtime! {
 }
 
 each_runtime! {
-    /// A component with the default `on_run` has no part: nothing runs for it.
+    /// A component with the default `on_run` has no part: nothing runs for it, whether the
+    /// service brings it up or it was up already (initialised by hand).
     async fn the_default_on_run_runs_nothing(_rt, _clock) {
-        #[derive(Default)]
         struct Quiet {
             lifecycle: Lifecycle,
+            name: &'static str,
         }
         impl Component for Quiet {
             fn lifecycle(&self) -> &Lifecycle {
                 &self.lifecycle
             }
             fn name(&self) -> Cow<'_, str> {
-                "quiet_default_on_run".into()
+                self.name.into()
             }
         }
         common::logs::capture();
-        let quiet = Quiet::default();
+        let quiet = Quiet { lifecycle: Lifecycle::new(), name: "quiet_default_on_run" };
         let report = Service::new(&quiet).shutdown_on(async {}).run().await.unwrap();
         assert!(report.phases.is_empty(), "no hook and no children: nothing to time");
         assert!(common::logs::containing("quiet_default_on_run: run").is_empty());
         assert!(!common::logs::containing("quiet_default_on_run: down").is_empty());
+
+        let up = Quiet { lifecycle: Lifecycle::new(), name: "quiet_up_by_hand" };
+        up.init().await.unwrap();
+        Service::new(&up).shutdown_on(async {}).run().await.unwrap();
+        assert!(!common::logs::containing("quiet_up_by_hand: init was called").is_empty());
+        assert!(common::logs::containing("quiet_up_by_hand: run").is_empty());
     }
 }
 
@@ -374,4 +381,28 @@ fn a_service_debugs_with_its_settings() {
             && debug.contains("shutdown_timeout: Some(3s)"),
         "{debug}"
     );
+}
+
+each_runtime! {
+    /// The report lists the phases in the order they started, a phase with a timeout of its
+    /// own included: a run of its own times it, and hands its time over first, as it ends.
+    async fn the_report_is_in_start_order_with_a_timeout_of_its_own(rt, clock) {
+        let j = Journal::default();
+        let own = Lifecycle::with_timeouts(None, Duration::from_millis(HOUR)).runtime(&rt);
+        let db = Part::new("db", &rt, &j).deinit_ms(10).with_lifecycle(own).arc();
+        let root = Part::new("root", &rt, &j).deinit_ms(10).child(&db).arc();
+        let service = spawn_service(&rt, &root, move |service| {
+            service.shutdown_on(async {}).shutdown_timeout(Duration::from_millis(HOUR))
+        });
+        sleepers(&clock, 2).await; // the root's hook and the deadline
+        clock.advance(Duration::from_millis(10));
+        sleepers(&clock, 3).await; // the db's hook, its own timeout, and the deadline
+        clock.advance(Duration::from_millis(10));
+        let report = service.await.unwrap();
+        assert!(report.error.is_none(), "{report}");
+        let names: Vec<&str> = report.phases.iter().map(|phase| &*phase.component).collect();
+        assert_eq!(names, ["root", "db"], "in the order their deinits started");
+        assert_eq!(took(&report, "db"), Some(Duration::from_millis(10)));
+        assert_eq!(took(&report, "root"), Some(Duration::from_millis(20)));
+    }
 }
