@@ -101,6 +101,18 @@ each_runtime! {
 }
 
 each_runtime! {
+    /// A handle is a `FusedFuture`: terminated once it gave the output, never before.
+    async fn a_handle_is_terminated_once_it_gave_the_output(rt, _clock) {
+        use futures::future::FusedFuture;
+        let mut task = rt.spawn(async { 7 });
+        until(|| task.is_finished()).await;
+        assert!(!task.is_terminated(), "finished, but its output was not taken");
+        assert_eq!((&mut task).await.unwrap(), 7);
+        assert!(task.is_terminated());
+    }
+}
+
+each_runtime! {
     async fn abort_after_completion_keeps_the_output(rt, _clock) {
         let task = rt.spawn(async { "finished" });
         until(|| task.is_finished()).await;
@@ -121,6 +133,7 @@ each_runtime! {
         assert_eq!(error.to_string(), format!("task {id} panicked with message \"disk 3 is full\""));
         let JoinError::Panicked(payload) = error else { unreachable!() };
         assert_eq!(payload.message(), Some("disk 3 is full"));
+        assert_eq!(format!("{payload:?}"), "PanicPayload { message: Some(\"disk 3 is full\"), .. }");
         assert_eq!(payload.into_inner().downcast_ref::<String>().unwrap(), "disk 3 is full");
         // The runtime is intact.
         assert_eq!(rt.spawn(async { 1 }).await.unwrap(), 1);
