@@ -155,6 +155,8 @@ pub(crate) struct Group<T> {
     ready: VecDeque<Block<T>>,
     /// Blocks the group emptied, which go back to the shared state as it next takes the lock.
     emptied: Vec<Block<T>>,
+    /// The blocks the group allocated.
+    blocks: usize,
     len: usize,
 }
 
@@ -228,6 +230,7 @@ impl<T> Group<T> {
             free: None,
             ready: VecDeque::new(),
             emptied: Vec::new(),
+            blocks: 0,
             len: 0,
         }
     }
@@ -242,18 +245,10 @@ impl<T> Group<T> {
     /// slots as it has.
     pub(crate) fn reserve(&mut self, place: u64) -> Place {
         if self.free.is_none() {
-            let mut state = self.members.lock();
-            if state.freed.is_empty() {
-                let added = state.records.grow();
-                let also = self.slots.grow();
-                debug_assert_eq!(added, also);
-                for index in added.rev() {
-                    free_slot(&mut self.slots, &mut self.free, index);
-                }
-                self.provide_blocks(&mut state);
+            let freed = std::mem::take(&mut self.members.lock().freed);
+            if freed.is_empty() {
+                self.grow();
             } else {
-                let freed = std::mem::take(&mut state.freed);
-                drop(state);
                 freed.into_iter().for_each(|index| self.give_back(index));
             }
         }
@@ -279,19 +274,35 @@ impl<T> Group<T> {
         free_slot(&mut self.slots, &mut self.free, index);
     }
 
-    /// Allocates, on the group's thread, the blocks that the outcomes of all its slots fill, so
-    /// that an ending task allocates none (an allocation made on an executor's thread comes from
-    /// glibc's arena of that thread, and is freed into it from the group's, under its lock).
-    fn provide_blocks(&self, state: &mut State<T>) {
-        let slots = state.records.len;
+    /// Adds slots, as many as it has (up to a chunk), and the blocks their outcomes fill. The
+    /// memory is allocated before the lock is taken, and what it replaces freed after: an ending
+    /// task takes the lock, and it waited for those allocations (glibc's, under its arena lock),
+    /// so long that on smol, 10,000 trivial tasks in a group ran one by one after the spawns
+    /// instead of beside them (35 of them ended during the spawns, against 5,000 to 9,000 for
+    /// smol's own tasks). The blocks are allocated on the group's thread, so that an ending task
+    /// allocates none (an allocation made on an executor's thread comes from glibc's arena of
+    /// that thread, and is freed into it from the group's, under its lock).
+    fn grow(&mut self) {
+        let records = self.slots.room();
+        let slots = self.slots.room();
+        let after = self.slots.len + self.slots.added();
         // A partly full block goes to the group as it takes the queue: one more.
-        let wanted = slots.div_ceil(BLOCK) + 1;
-        let have = state.finished.len() + state.spare.len() + self.ready.len() + self.emptied.len();
-        let capacity = slots.min(BLOCK);
-        state.spare.extend(
-            std::iter::repeat_with(|| VecDeque::with_capacity(capacity))
-                .take(wanted.saturating_sub(have)),
-        );
+        let wanted = after.div_ceil(BLOCK) + 1 - self.blocks;
+        let capacity = after.min(BLOCK);
+        let blocks: Vec<Block<T>> = std::iter::repeat_with(|| VecDeque::with_capacity(capacity))
+            .take(wanted)
+            .collect();
+        self.blocks += wanted;
+        let replaced = {
+            let mut state = self.members.lock();
+            state.spare.extend(blocks);
+            state.records.grow_into(records)
+        };
+        drop(replaced);
+        let (added, _) = self.slots.grow_into(slots);
+        for index in added.rev() {
+            free_slot(&mut self.slots, &mut self.free, index);
+        }
     }
 
     /// How the task at `place` reports.
@@ -532,16 +543,46 @@ impl<T: Default> Chunked<T> {
     }
 
     /// Adds default elements, as many as it has, from 8 up to a chunk; gives their indices.
+    #[cfg(test)]
     fn grow(&mut self) -> std::ops::Range<usize> {
-        let added = self.len.clamp(FIRST_CHUNK, CHUNK);
-        match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => last.resize_with(last.len() + added, T::default),
-            _ => self
-                .chunks
-                .push(std::iter::repeat_with(T::default).take(added).collect()),
+        let room = self.room();
+        self.grow_into(room).0
+    }
+
+    /// How many elements the next growth adds: as many as it has, from 8 up to a chunk.
+    fn added(&self) -> usize {
+        self.len.clamp(FIRST_CHUNK, CHUNK)
+    }
+
+    /// The memory of the next growth of a vector shaped as this one (of any element type), to
+    /// make before it: room for the chunk it adds, or for the last chunk grown.
+    fn room<U>(&self) -> Vec<U> {
+        let added = self.added();
+        match self.chunks.last() {
+            Some(last) if last.len() < CHUNK => Vec::with_capacity(last.len() + added),
+            _ => Vec::with_capacity(added),
         }
+    }
+
+    /// Adds default elements, as many as it has, from 8 up to a chunk, in `room` (from
+    /// [`room`](Self::room)); gives their indices, and the chunk it replaced, to drop later.
+    fn grow_into(&mut self, mut room: Vec<T>) -> (std::ops::Range<usize>, Vec<T>) {
+        let added = self.added();
+        let replaced = match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => {
+                room.append(last);
+                room.resize_with(room.len() + added, T::default);
+                std::mem::replace(last, room)
+            }
+            _ => {
+                room.resize_with(added, T::default);
+                self.chunks.push(room);
+                Vec::new()
+            }
+        };
+        debug_assert!(self.chunks.iter().all(|chunk| chunk.len() <= CHUNK));
         self.len += added;
-        self.len - added..self.len
+        (self.len - added..self.len, replaced)
     }
 
     fn get(&self, index: usize) -> Option<&T> {
