@@ -298,6 +298,20 @@ each_runtime! {
     }
 }
 
+/// A retry names itself and its policy in its `Debug`.
+#[test]
+fn a_retry_debugs_with_its_policy() {
+    let retry = RetryPolicy::new()
+        .attempts_limit(2)
+        .run(|| async { Ok::<_, ()>(1) });
+    let debug = format!("{retry:?}");
+    assert!(
+        debug.starts_with("Retry { policy: Some(RetryPolicy")
+            && debug.contains("attempts_limit: Some(2)"),
+        "{debug}"
+    );
+}
+
 /// A policy names its settings in its `Debug`.
 #[test]
 fn a_policy_debugs_with_its_settings() {

@@ -368,6 +368,16 @@ fn a_dropped_wait_lets_go_of_its_waker() {
         assert_eq!(counted.clones(), 2, "the wait keeps a clone");
     }
     assert_eq!(counted.clones(), 1, "the dropped waits keep none");
+    for _ in 0..3 {
+        let mut wait = pin!(token.clone().cancelled_owned());
+        assert!(
+            wait.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(counted.clones(), 2, "the owned wait keeps a clone");
+    }
+    assert_eq!(counted.clones(), 1, "the dropped owned waits keep none");
     token.cancel();
 }
 
@@ -392,4 +402,25 @@ fn every_token_type_debugs_with_its_name() {
         assert!(debug.starts_with(name), "{debug}");
         assert!(debug.contains("is_cancelled: false"), "{debug}");
     }
+    // A guard of a token of its own: dropping it cancels its token.
+    let guarded = CancellationToken::new();
+    let debug = format!("{:?}", guarded.clone().drop_guard());
+    assert!(
+        debug.starts_with("DropGuard { token: Some(CancellationToken"),
+        "{debug}"
+    );
+    assert!(debug.contains("is_cancelled: false"), "{debug}");
+    assert!(guarded.is_cancelled());
+}
+
+/// A token hashes as what it is equal to: its clones hash alike, another token does not.
+#[test]
+fn a_token_hashes_by_identity() {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash =
+        |token: &CancellationToken| BuildHasherDefault::<DefaultHasher>::default().hash_one(token);
+    let (token, other) = (CancellationToken::new(), CancellationToken::new());
+    assert_eq!(hash(&token), hash(&token.clone()));
+    assert_ne!(hash(&token), hash(&other));
+    assert_ne!(hash(&token), hash(&token.child_token()));
 }

@@ -226,6 +226,24 @@ fn spawn_detached_runs_the_future_and_the_tracker_waits_for_it() {
     });
 }
 
+/// A wait says in its `Debug` whether it is over: not while the tracker is open, at once when
+/// it is closed and empty.
+#[test]
+fn a_wait_debugs_with_whether_it_is_over() {
+    let tracker = TaskTracker::new(&asynchronously::rt::Runtime::new(
+        asynchronously::rt::ThreadPerTask,
+    ));
+    assert_eq!(
+        format!("{:?}", tracker.wait()),
+        "TaskTrackerWaitFuture { is_over: false }"
+    );
+    tracker.close();
+    assert_eq!(
+        format!("{:?}", tracker.wait()),
+        "TaskTrackerWaitFuture { is_over: true }"
+    );
+}
+
 /// A tracked future names itself in its `Debug`.
 #[test]
 fn a_tracked_future_debugs_with_its_name() {
