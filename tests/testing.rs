@@ -383,3 +383,34 @@ fn a_test_runtime_tells_its_seed() {
     assert_eq!(TestRuntime::new().seed(), 0);
     assert_eq!(TestRuntime::with_seed(9).seed(), 9);
 }
+
+/// A future given to `block_on` that yields (wakes itself) is polled again before the clock
+/// moves: the clock advances only when nothing at all can run.
+#[test]
+fn a_yield_in_block_on_does_not_move_the_clock() {
+    bounded(|| {
+        let test = TestRuntime::new();
+        let rt = test.runtime();
+        let sleeper = rt.clone();
+        rt.spawn_detached(async move { sleeper.sleep(ms(10)).await });
+        test.block_on(async {
+            for _ in 0..3 {
+                common::yield_now().await;
+                assert_eq!(test.clock().elapsed(), Duration::ZERO);
+            }
+            rt.sleep(ms(10)).await;
+            assert_eq!(test.clock().elapsed(), ms(10));
+        });
+    });
+}
+
+/// A `TestRuntime` says its seed, how many tasks are ready, and its clock in its `Debug`.
+#[test]
+fn a_test_runtime_debugs_with_its_seed_and_clock() {
+    let test = TestRuntime::with_seed(7);
+    let debug = format!("{test:?}");
+    assert!(
+        debug.starts_with("TestRuntime { seed: 7, ready: 0, clock: ManualClock"),
+        "{debug}"
+    );
+}
