@@ -18,8 +18,8 @@
 //! and records come in chunks of [`CHUNK`], the outcomes in blocks of at most
 //! [`BLOCK`], reused, and the free slots are a list through the slots. One large allocation,
 //! freed as the group is dropped, made glibc give the heap's top back to the system (`brk`), and
-//! the next group fault its memory in anew: 270 page faults for 10,000 tasks on smol, where
-//! `FuturesUnordered`, made of small allocations only, has none.
+//! the next group fault its memory in anew: 275 page faults for 10,000 tasks on smol, against 7
+//! for smol's tasks in a `FuturesUnordered`, made of small allocations only.
 
 use std::collections::VecDeque;
 use std::task::Waker;
@@ -148,8 +148,7 @@ pub(crate) struct Group<T> {
     /// How many tasks each slot started, whether its task is in the group (spawned, and
     /// neither taken nor detached), and the executor's handle on it.
     slots: Chunked<Slot>,
-    /// The first of the slots the group can use now, which list the others through
-    /// [`Slot::next_free`].
+    /// The first of the slots the group can use now, which list the others ([`Now::Free`]).
     free: Option<usize>,
     /// Outcomes taken from the shared queue, oldest first.
     ready: VecDeque<Block<T>>,
@@ -287,7 +286,7 @@ impl<T> Group<T> {
         let slots = self.slots.room();
         let after = self.slots.len + self.slots.added();
         // A partly full block goes to the group as it takes the queue: one more.
-        let wanted = after.div_ceil(BLOCK) + 1 - self.blocks;
+        let wanted = (after.div_ceil(BLOCK) + 1).saturating_sub(self.blocks);
         let capacity = after.min(BLOCK);
         let blocks: Vec<Block<T>> = std::iter::repeat_with(|| VecDeque::with_capacity(capacity))
             .take(wanted)
