@@ -455,14 +455,7 @@ each_runtime! {
 #[test]
 fn a_handle_dropped_before_the_first_poll_runs_no_job() {
     common::bounded(|| {
-        let queued: Arc<Mutex<Vec<asynchronously::rt::BoxFuture<()>>>> = Arc::default();
-        let rt = Runtime::with_timer(
-            {
-                let queued = queued.clone();
-                move |task| queued.lock().unwrap().push(task)
-            },
-            ManualClock::new(),
-        );
+        let (rt, held) = common::holding(ManualClock::new());
         let runs = Arc::new(AtomicU32::new(0));
         let job = {
             let runs = runs.clone();
@@ -476,9 +469,7 @@ fn a_handle_dropped_before_the_first_poll_runs_no_job() {
             .start()
             .unwrap();
         drop(periodic);
-        let tasks = std::mem::take(&mut *queued.lock().unwrap());
-        assert_eq!(tasks.len(), 1);
-        tasks.into_iter().for_each(futures::executor::block_on);
+        futures::executor::block_on(held.take_one());
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         assert_eq!(rt.live_tasks(), 0);
     });

@@ -823,13 +823,9 @@ impl std::task::Wake for Wakes {
 #[test]
 fn an_abort_wakes_its_task_once() {
     use std::task::{Context, Waker};
-    let spawned = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let rt = Runtime::new({
-        let spawned = spawned.clone();
-        move |task| spawned.lock().unwrap().push(task)
-    });
+    let (rt, held) = common::holding(ManualClock::new());
     let task = rt.spawn(std::future::pending::<()>());
-    let mut run = spawned.lock().unwrap().pop().unwrap();
+    let mut run = held.take_one();
     let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
     let waker = Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);

@@ -610,11 +610,7 @@ each_runtime! {
 #[test]
 fn a_member_aborted_before_its_first_poll_is_never_polled() {
     use std::task::{Context, Waker};
-    let spawned = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let rt = Runtime::new({
-        let spawned = spawned.clone();
-        move |task| spawned.lock().unwrap().push(task)
-    });
+    let (rt, held) = common::holding(asynchronously::rt::ManualClock::new());
     let mut group = TaskGroup::new(&rt);
     let polled = Arc::new(AtomicBool::new(false));
     let abort = group.spawn({
@@ -625,7 +621,7 @@ fn a_member_aborted_before_its_first_poll_is_never_polled() {
         }
     });
     abort.abort();
-    let mut run = spawned.lock().unwrap().pop().unwrap();
+    let mut run = held.take_one();
     assert!(
         run.as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))

@@ -358,3 +358,29 @@ impl CountedWaker {
         Arc::strong_count(&self.0) - 1
     }
 }
+
+/// The tasks spawned on a runtime from [`holding`], kept for the test to run by hand.
+#[derive(Clone, Default)]
+pub struct Held(Arc<std::sync::Mutex<Vec<BoxFuture<()>>>>);
+
+impl Held {
+    /// Every task spawned so far, oldest first.
+    pub fn take_all(&self) -> Vec<BoxFuture<()>> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// The one task spawned so far.
+    pub fn take_one(&self) -> BoxFuture<()> {
+        let mut tasks = self.take_all();
+        assert_eq!(tasks.len(), 1, "one task was spawned");
+        tasks.pop().unwrap()
+    }
+}
+
+/// A runtime on `timer` whose spawner polls nothing: it keeps each task, for the test to poll.
+pub fn holding(timer: impl Timer) -> (Runtime, Held) {
+    let held = Held::default();
+    let keep = held.clone();
+    let rt = Runtime::with_timer(move |task| keep.0.lock().unwrap().push(task), timer);
+    (rt, held)
+}
