@@ -852,3 +852,20 @@ fn an_abort_wakes_its_task_once() {
             .is_cancelled()
     );
 }
+
+/// A drain says in its `Debug` whether it is over.
+#[test]
+fn a_drain_debugs_with_whether_it_is_over() {
+    let (rt, held) = common::holding(ManualClock::new());
+    assert_eq!(
+        format!("{:?}", rt.wait_for_all_other_tasks()),
+        "WaitForAllOtherTasks { is_over: true, .. }",
+        "nothing to wait for"
+    );
+    rt.spawn_detached(async {});
+    assert_eq!(
+        format!("{:?}", rt.wait_for_all_other_tasks()),
+        "WaitForAllOtherTasks { is_over: false, .. }"
+    );
+    futures::executor::block_on(held.take_one());
+}
