@@ -1,16 +1,18 @@
-//! What lives for ever keeps constant memory while short-lived things come and go: a parent
-//! token while a million children do (dropped children leave its list), and a `TestRuntime`
-//! while a hundred thousand tasks do (it sweeps its list of tasks of the finished ones). (A
-//! binary of its own: it counts the allocations of the thread that makes them, and of no
-//! other: the test harness's threads allocate when they please.)
+//! Memory: what lives for ever keeps constant memory while short-lived things come and go (a
+//! parent token while a million children do, as dropped children leave its list; a
+//! `TestRuntime` while a hundred thousand tasks do, as it sweeps its list of the finished ones),
+//! and a large `TaskGroup` makes no large allocation. (A binary of its own: it counts the
+//! allocations of the thread that makes them, and of no other: the test harness's threads
+//! allocate when they please.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 mod common;
 
-use asynchronously::CancellationToken;
+use asynchronously::rt::ManualClock;
 use asynchronously::testing::TestRuntime;
+use asynchronously::{CancellationToken, TaskGroup};
 
 struct Counting;
 
@@ -20,11 +22,14 @@ thread_local! {
     /// The bytes this thread holds, of those it counted: each test counts its own thread's, so
     /// that the tests of the binary, run at once, do not see each other's.
     static NET: Cell<isize> = const { Cell::new(0) };
+    /// The largest allocation this thread counted.
+    static LARGEST: Cell<isize> = const { Cell::new(0) };
 }
 
 fn count(bytes: isize) {
     if COUNTED.with(Cell::get) {
         NET.with(|net| net.set(net.get() + bytes));
+        LARGEST.with(|largest| largest.set(largest.get().max(bytes)));
     }
 }
 
@@ -108,4 +113,43 @@ fn churn_tasks() {
         grown <= 4096,
         "{grown} bytes more after a hundred thousand tasks"
     );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // ten thousand tasks
+fn a_large_group_makes_no_large_allocation() {
+    common::bounded(large_group);
+}
+
+/// A group of 10,240 tasks, all ended and none joined: its slots, records and outcomes are in
+/// chunks and blocks of a few kilobytes (one large allocation, freed as a group was dropped, made
+/// glibc trim its heap and the next group fault its memory in anew), and about 100 bytes a task.
+fn large_group() {
+    const WAVES: usize = 40;
+    const WAVE: usize = 256; // the executor's queue stays as short
+    COUNTED.with(|counted| counted.set(true));
+    let (rt, held) = common::holding(ManualClock::new());
+    let mut group = TaskGroup::new(&rt);
+    let before = net();
+    LARGEST.with(|largest| largest.set(0));
+    let mut peak = 0;
+    for _ in 0..WAVES {
+        for i in 0..WAVE {
+            group.spawn(async move { i });
+        }
+        held.take_all()
+            .into_iter()
+            .for_each(futures::executor::block_on);
+        peak = peak.max(net() - before);
+    }
+    let largest = LARGEST.with(Cell::get);
+    let per_task = peak / (WAVES * WAVE) as isize;
+    let mut joined = 0;
+    while let Some(output) = group.try_join_next() {
+        assert!(output.unwrap() < WAVE);
+        joined += 1;
+    }
+    assert_eq!(joined, WAVES * WAVE);
+    assert!(largest <= 16 * 1024, "an allocation of {largest} bytes");
+    assert!(per_task <= 150, "{per_task} bytes a task");
 }
