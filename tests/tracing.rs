@@ -195,3 +195,43 @@ fn a_spawned_task_runs_in_a_span_that_names_its_id() {
         assert_eq!(tasks[0].fields.get("id"), Some(&id.to_string()));
     });
 }
+
+#[test]
+fn a_failed_attempt_records_the_delay_before_the_next() {
+    common::bounded(|| {
+        let recorder = Recorder::default();
+        tracing::subscriber::with_default(recorder.clone(), || {
+            let test = TestRuntime::new();
+            let rt = test.runtime();
+            let calls = AtomicU64::new(0);
+            let result = test.block_on(
+                asynchronously::RetryPolicy::new()
+                    .sleep(Duration::from_millis(250))
+                    .runtime(&rt)
+                    .run(|| async {
+                        match calls.fetch_add(1, Ordering::SeqCst) {
+                            0 => Err("refused"),
+                            _ => Ok(7),
+                        }
+                    }),
+            );
+            assert_eq!(result, Ok(7));
+        });
+        let spans = recorder.spans.lock().unwrap();
+        let mut attempts: Vec<&Seen> = spans
+            .values()
+            .filter(|seen| seen.name == "retry attempt")
+            .collect();
+        attempts.sort_by_key(|seen| seen.fields.get("attempt").cloned());
+        assert_eq!(attempts.len(), 2, "{spans:#?}");
+        assert_eq!(
+            attempts[0].fields.get("delay_ms").map(String::as_str),
+            Some("250")
+        );
+        assert_eq!(
+            attempts[1].fields.get("delay_ms"),
+            None,
+            "the last attempt waits for none"
+        );
+    });
+}

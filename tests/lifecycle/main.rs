@@ -620,6 +620,18 @@ each_runtime! {
         child.depends_on(&*parent).unwrap();
         assert!(matches!(parent.init().await, Err(LifecycleError::Cycle { .. })));
 
+        // Through a generation: the grandparent is up once its child is, which is up once the
+        // grandchild is, which waits for the grandparent.
+        let grandchild = Part::new("grandchild", &rt, &j).arc();
+        let middle = Part::new("middle", &rt, &j).child(&grandchild).arc();
+        let grandparent = Part::new("grandparent", &rt, &j).child(&middle).arc();
+        grandchild.depends_on(&*grandparent).unwrap();
+        let LifecycleError::Cycle { path } = grandparent.init().await.unwrap_err() else { panic!() };
+        assert_eq!(path.first(), path.last());
+        for name in ["grandparent", "middle", "grandchild"] {
+            assert!(path.contains(&name.to_owned()), "{path:?}");
+        }
+
         let narcissus = Part::new("narcissus", &rt, &j).arc();
         let phase = narcissus.lifecycle().init_phase();
         phase.after(phase).unwrap();
@@ -698,5 +710,28 @@ each_runtime! {
         root.deinit().await.unwrap();
         assert!(j.at("top0 deinit end") < j.at("left0 deinit begin"));
         assert!(j.at("right39 deinit end") < j.at("top40 deinit begin"));
+    }
+}
+
+each_runtime! {
+    /// A deinit called while the init runs lets the init end first, then undoes it.
+    async fn a_deinit_during_the_init_waits_for_its_end(rt, clock) {
+        let j = Journal::default();
+        let part = Part::new("part", &rt, &j).init_ms(20).deinit_ms(10).arc();
+        let up = spawn_init(&rt, &part);
+        sleepers(&clock, 1).await; // the init's hook
+        let down = spawn_deinit(&rt, &part);
+        for _ in 0..20 {
+            common::yield_now().await;
+        }
+        assert!(!j.has("part deinit begin"), "{:?}", j.entries());
+        assert!(!up.is_finished() && !down.is_finished());
+        clock.advance(Duration::from_millis(20));
+        up.await.unwrap().unwrap();
+        sleepers(&clock, 1).await; // the deinit's hook
+        clock.advance(Duration::from_millis(10));
+        down.await.unwrap().unwrap();
+        assert!(j.at("part init end") < j.at("part deinit begin"), "{:?}", j.entries());
+        assert!(!j.has("part init cancelled"));
     }
 }

@@ -406,3 +406,70 @@ each_runtime! {
         assert_eq!(took(&report, "root"), Some(Duration::from_millis(20)));
     }
 }
+
+/// A component with children and no hook of its own.
+struct Bare {
+    lifecycle: Lifecycle,
+    name: &'static str,
+    parts: Vec<Arc<Part>>,
+    bares: Vec<Arc<Bare>>,
+}
+
+impl Component for Bare {
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+    fn name(&self) -> Cow<'_, str> {
+        self.name.into()
+    }
+    fn children(&self) -> Children<'_> {
+        asynchronously::children![self.bares, self.parts]
+    }
+}
+
+each_runtime! {
+    /// Each phase in the report is timed from its own start, when two phases move at once: as
+    /// the cache goes down, its holder (which has no hook) is over, and the store, which waited
+    /// for the cache, starts.
+    async fn each_phase_is_timed_from_its_own_start(rt, clock) {
+        let j = Journal::default();
+        let cache = Part::new("cache", &rt, &j).deinit_ms(10).arc();
+        let store = Part::new("store", &rt, &j).deinit_ms(10).arc();
+        cache.depends_on(&*store).unwrap(); // the store goes down after the cache
+        let holder = Arc::new(Bare {
+            lifecycle: Lifecycle::new(),
+            name: "holder",
+            parts: vec![cache.clone()],
+            bares: Vec::new(),
+        });
+        let root = Bare {
+            lifecycle: Lifecycle::new(),
+            name: "root",
+            parts: vec![store.clone()],
+            bares: vec![holder],
+        };
+        let root = Arc::new(root);
+        let service = {
+            let (root, timer) = (root.clone(), rt.clone());
+            rt.spawn(async move {
+                Service::new(&*root)
+                    .runtime(&timer)
+                    .shutdown_on(async {})
+                    .shutdown_timeout(Duration::from_millis(HOUR))
+                    .run_to_report()
+                    .await
+            })
+        };
+        sleepers(&clock, 2).await; // the cache's hook, and the deadline
+        clock.advance(Duration::from_millis(10));
+        until(|| j.has("store deinit begin")).await;
+        sleepers(&clock, 2).await; // the store's hook, and the deadline
+        clock.advance(Duration::from_millis(10));
+        let report = service.await.unwrap();
+        assert!(report.error.is_none(), "{report}");
+        assert_eq!(took(&report, "cache"), Some(Duration::from_millis(10)), "{report:?}");
+        assert_eq!(took(&report, "holder"), Some(Duration::from_millis(10)), "{report:?}");
+        assert_eq!(took(&report, "store"), Some(Duration::from_millis(10)), "{report:?}");
+        assert_eq!(took(&report, "root"), Some(Duration::from_millis(20)), "{report:?}");
+    }
+}
