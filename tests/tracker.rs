@@ -237,10 +237,20 @@ fn a_wait_debugs_with_whether_it_is_over() {
         format!("{:?}", tracker.wait()),
         "TaskTrackerWaitFuture { is_over: false }"
     );
+    let made_open = tracker.wait();
     tracker.close();
     assert_eq!(
         format!("{:?}", tracker.wait()),
         "TaskTrackerWaitFuture { is_over: true }"
+    );
+    assert_eq!(
+        format!("{made_open:?}"),
+        "TaskTrackerWaitFuture { is_over: true }",
+        "a wait made before the close is over too"
+    );
+    assert_eq!(
+        format!("{tracker:?}"),
+        "TaskTracker { len: 0, is_closed: true }"
     );
 }
 
