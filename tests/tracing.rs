@@ -196,42 +196,80 @@ fn a_spawned_task_runs_in_a_span_that_names_its_id() {
     });
 }
 
+/// The attempt spans of one retry that fails once, then succeeds, after a sleep of 250 ms:
+/// sorted by attempt.
+fn attempt_spans(retry: impl FnOnce(&TestRuntime) -> Result<u32, &'static str>) -> Vec<Seen> {
+    let recorder = Recorder::default();
+    tracing::subscriber::with_default(recorder.clone(), || {
+        let test = TestRuntime::new();
+        assert_eq!(retry(&test), Ok(7));
+    });
+    let spans = recorder.spans.lock().unwrap();
+    let mut attempts: Vec<Seen> = spans
+        .values()
+        .filter(|seen| seen.name == "retry attempt")
+        .cloned()
+        .collect();
+    attempts.sort_by_key(|seen| seen.fields.get("attempt").cloned());
+    attempts
+}
+
+/// Fails the first call, succeeds the second.
+fn once_refused(calls: &AtomicU64) -> Result<u32, &'static str> {
+    match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => Err("refused"),
+        _ => Ok(7),
+    }
+}
+
+/// Each attempt of each form of retry is a span that names its number, and a failed one the
+/// delay before the next.
 #[test]
-fn a_failed_attempt_records_the_delay_before_the_next() {
+fn each_attempt_is_a_span_with_its_number_and_delay() {
     common::bounded(|| {
-        let recorder = Recorder::default();
-        tracing::subscriber::with_default(recorder.clone(), || {
-            let test = TestRuntime::new();
-            let rt = test.runtime();
-            let calls = AtomicU64::new(0);
-            let result = test.block_on(
-                asynchronously::RetryPolicy::new()
-                    .sleep(Duration::from_millis(250))
-                    .runtime(&rt)
-                    .run(|| async {
-                        match calls.fetch_add(1, Ordering::SeqCst) {
-                            0 => Err("refused"),
-                            _ => Ok(7),
-                        }
-                    }),
+        let policy = |test: &TestRuntime| {
+            asynchronously::RetryPolicy::new()
+                .sleep(Duration::from_millis(250))
+                .runtime(&test.runtime())
+        };
+        let forms: [(&str, Box<dyn Fn(&TestRuntime) -> Result<u32, &'static str>>); 3] = [
+            (
+                "run",
+                Box::new(|test| {
+                    let calls = AtomicU64::new(0);
+                    test.block_on(policy(test).run(|| async { once_refused(&calls) }))
+                }),
+            ),
+            (
+                "run_mut",
+                Box::new(|test| {
+                    let calls = AtomicU64::new(0);
+                    test.block_on(policy(test).run_mut(async || once_refused(&calls)))
+                }),
+            ),
+            (
+                "run_with",
+                Box::new(|test| {
+                    let calls = AtomicU64::new(0);
+                    test.block_on(
+                        policy(test)
+                            .run_with(&calls, |calls| async move { (calls, once_refused(calls)) }),
+                    )
+                }),
+            ),
+        ];
+        for (form, retry) in forms {
+            let attempts = attempt_spans(retry);
+            assert_eq!(attempts.len(), 2, "{form}: {attempts:#?}");
+            let field = |at: usize, name: &str| attempts[at].fields.get(name).cloned();
+            assert_eq!(field(0, "attempt").as_deref(), Some("1"), "{form}");
+            assert_eq!(field(1, "attempt").as_deref(), Some("2"), "{form}");
+            assert_eq!(field(0, "delay_ms").as_deref(), Some("250"), "{form}");
+            assert_eq!(
+                field(1, "delay_ms"),
+                None,
+                "{form}: the last attempt waits for none"
             );
-            assert_eq!(result, Ok(7));
-        });
-        let spans = recorder.spans.lock().unwrap();
-        let mut attempts: Vec<&Seen> = spans
-            .values()
-            .filter(|seen| seen.name == "retry attempt")
-            .collect();
-        attempts.sort_by_key(|seen| seen.fields.get("attempt").cloned());
-        assert_eq!(attempts.len(), 2, "{spans:#?}");
-        assert_eq!(
-            attempts[0].fields.get("delay_ms").map(String::as_str),
-            Some("250")
-        );
-        assert_eq!(
-            attempts[1].fields.get("delay_ms"),
-            None,
-            "the last attempt waits for none"
-        );
+        }
     });
 }
