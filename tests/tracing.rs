@@ -214,6 +214,9 @@ fn attempt_spans(retry: impl FnOnce(&TestRuntime) -> Result<u32, &'static str>) 
     attempts
 }
 
+/// A retry run to its end on a test runtime.
+type RetryOnce = dyn Fn(&TestRuntime) -> Result<u32, &'static str>;
+
 /// Fails the first call, succeeds the second.
 fn once_refused(calls: &AtomicU64) -> Result<u32, &'static str> {
     match calls.fetch_add(1, Ordering::SeqCst) {
@@ -232,7 +235,7 @@ fn each_attempt_is_a_span_with_its_number_and_delay() {
                 .sleep(Duration::from_millis(250))
                 .runtime(&test.runtime())
         };
-        let forms: [(&str, Box<dyn Fn(&TestRuntime) -> Result<u32, &'static str>>); 3] = [
+        let forms: [(&str, Box<RetryOnce>); 3] = [
             (
                 "run",
                 Box::new(|test| {
