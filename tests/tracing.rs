@@ -215,7 +215,7 @@ fn attempt_spans(retry: impl FnOnce(&TestRuntime) -> Result<u32, &'static str>) 
 }
 
 /// A retry run to its end on a test runtime.
-type RetryOnce = dyn Fn(&TestRuntime) -> Result<u32, &'static str>;
+type RetryOnce<'a> = dyn Fn(&TestRuntime) -> Result<u32, &'static str> + 'a;
 
 /// Fails the first call, succeeds the second.
 fn once_refused(calls: &AtomicU64) -> Result<u32, &'static str> {
@@ -235,7 +235,7 @@ fn each_attempt_is_a_span_with_its_number_and_delay() {
                 .sleep(Duration::from_millis(250))
                 .runtime(&test.runtime())
         };
-        let forms: [(&str, Box<RetryOnce>); 3] = [
+        let forms: [(&str, Box<RetryOnce<'_>>); 3] = [
             (
                 "run",
                 Box::new(|test| {
