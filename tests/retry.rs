@@ -190,6 +190,31 @@ each_runtime! {
     }
 }
 
+/// A retry on a fixed backoff with jitter sleeps a fraction of the delay before each retry, not
+/// the delay itself (a fixed backoff without jitter takes a shortcut; this one must not).
+#[test]
+fn a_retry_on_a_fixed_backoff_with_jitter_sleeps_a_fraction_of_it() {
+    common::bounded(|| {
+        let test = asynchronously::testing::TestRuntime::new();
+        let sleeps = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sleeps.clone();
+        let result = test.block_on(
+            RetryPolicy::new()
+                .backoff(Backoff::fixed(100 * MS).jitter())
+                .attempts_limit(50)
+                .runtime(&test.runtime())
+                .run(|| async { Err::<(), _>("down") })
+                .notify(move |_, attempt| seen.lock().unwrap().push(attempt.sleep)),
+        );
+        assert_eq!(result, Err("down"));
+        let sleeps = sleeps.lock().unwrap();
+        assert_eq!(sleeps.len(), 50);
+        assert!(sleeps.iter().all(|&sleep| sleep <= 100 * MS), "{sleeps:?}");
+        // A draw of the whole delay has a chance of about 2^-53; fifty of them, none.
+        assert!(sleeps.iter().any(|&sleep| sleep < 100 * MS), "{sleeps:?}");
+    });
+}
+
 #[test]
 fn jitter_stays_between_zero_and_the_delay() {
     let backoff = Backoff::exponential(100 * MS)
