@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use asynchronously::Event;
-use asynchronously::rt::{JoinError, ManualClock, Runtime, Timer};
+use asynchronously::rt::{JoinError, ManualClock, Runtime, ThreadPerTask, Timer};
 use common::{DropCounter, pending_counted, sleepers, until};
 use futures::FutureExt;
 
@@ -868,4 +868,18 @@ fn a_drain_debugs_with_whether_it_is_over() {
         "WaitForAllOtherTasks { is_over: false, .. }"
     );
     futures::executor::block_on(held.take_one());
+}
+
+/// A sleep says in its `Debug` whether it is over: a zero sleep is over at once.
+#[test]
+fn a_sleep_debugs_with_whether_it_is_over() {
+    let rt = Runtime::with_timer(ThreadPerTask, ManualClock::new());
+    assert_eq!(
+        format!("{:?}", rt.sleep(Duration::from_secs(1))),
+        "Sleep { is_over: false }"
+    );
+    assert_eq!(
+        format!("{:?}", rt.sleep(Duration::ZERO)),
+        "Sleep { is_over: true }"
+    );
 }
