@@ -883,3 +883,34 @@ fn a_sleep_debugs_with_whether_it_is_over() {
         "Sleep { is_over: true }"
     );
 }
+
+/// A drain made inside a task is counted off by the other tasks, each by its own key: a task
+/// that ends is never taken for the drain's caller (tasks polled by hand, one thread).
+#[test]
+fn a_drain_inside_a_task_is_counted_off_by_the_others() {
+    use std::task::{Context, Waker};
+    let (rt, held) = common::holding(ManualClock::new());
+    let (go, gate) = futures::channel::oneshot::channel::<()>();
+    rt.spawn_detached(async move { gate.await.unwrap() });
+    let inner = rt.clone();
+    let drainer = rt.spawn(async move { inner.wait_for_all_other_tasks().await });
+    let mut tasks = held.take_all();
+    assert_eq!(tasks.len(), 2);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        tasks[0].as_mut().poll(&mut cx).is_pending(),
+        "the other task waits"
+    );
+    assert!(
+        tasks[1].as_mut().poll(&mut cx).is_pending(),
+        "the drain waits for it"
+    );
+    go.send(()).unwrap();
+    assert!(tasks[0].as_mut().poll(&mut cx).is_ready());
+    drop(tasks.remove(0)); // a task counts off as it is dropped
+    assert!(
+        tasks[0].as_mut().poll(&mut cx).is_ready(),
+        "the drain was counted off"
+    );
+    futures::executor::block_on(drainer).unwrap();
+}

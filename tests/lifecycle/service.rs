@@ -321,6 +321,26 @@ each_runtime! {
         assert!(common::logs::containing("quiet_default_on_run: run").is_empty());
         assert!(!common::logs::containing("quiet_default_on_run: down").is_empty());
 
+        // An `on_run` of its own is a part, even one whose future is zero-sized as the
+        // default's is.
+        struct Forever {
+            lifecycle: Lifecycle,
+        }
+        impl Component for Forever {
+            fn lifecycle(&self) -> &Lifecycle {
+                &self.lifecycle
+            }
+            fn name(&self) -> Cow<'_, str> {
+                "zero_sized_on_run".into()
+            }
+            fn on_run(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                std::future::pending()
+            }
+        }
+        let forever = Forever { lifecycle: Lifecycle::new() };
+        Service::new(&forever).shutdown_on(async {}).run().await.unwrap();
+        assert!(!common::logs::containing("zero_sized_on_run: run started").is_empty());
+
         let up = Quiet { lifecycle: Lifecycle::new(), name: "quiet_up_by_hand" };
         up.init().await.unwrap();
         Service::new(&up).shutdown_on(async {}).run().await.unwrap();
