@@ -652,9 +652,16 @@ each_runtime! {
             let second = Part::new("second", &rt, &j).child(&shared).arc();
             let parent = if on == "first" { &first } else { &second };
             parent.depends_on(&*shared).unwrap();
-            // A leaf first, so that neither parent is the tree's first node after the root.
+            // Two leaves first, so that neither parent is the tree's first or second node after
+            // the root (a parent's index then tells `2 * index` from `2 / index` and `2 + index`).
             let leaf = Part::new("leaf", &rt, &j).arc();
-            let root = Part::new("root", &rt, &j).child(&leaf).child(&first).child(&second).arc();
+            let other_leaf = Part::new("other leaf", &rt, &j).arc();
+            let root = Part::new("root", &rt, &j)
+                .child(&leaf)
+                .child(&other_leaf)
+                .child(&first)
+                .child(&second)
+                .arc();
             assert!(leaf.children().is_empty() && !root.children().is_empty());
             let LifecycleError::Cycle { path } = root.init().await.unwrap_err() else { panic!() };
             assert_eq!(path.first(), path.last());
