@@ -292,3 +292,29 @@ fn debug_and_names() {
         "dependency cycle: a -> b -> a"
     );
 }
+
+each_runtime! {
+    /// A child shared by two trees fails its init: the tree that found it scheduled by the
+    /// other fails too, with the child named, and the parent's hook never runs.
+    async fn a_failed_child_shared_by_two_trees_fails_both(rt, clock) {
+        let j = Journal::default();
+        let shared = Part::new("shared", &rt, &j).init_ms(10).init_fault(Fault::Error).arc();
+        let first = Part::new("first", &rt, &j).child(&shared).arc();
+        let second = Part::new("second", &rt, &j).child(&shared).arc();
+        let one = spawn_init(&rt, &first);
+        sleepers(&clock, 1).await; // the shared child's hook, scheduled by the first tree
+        let other = spawn_init(&rt, &second);
+        for _ in 0..10 {
+            common::yield_now().await;
+        }
+        clock.advance(Duration::from_millis(10));
+        assert!(one.await.unwrap().is_err());
+        let error = other.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&error, LifecycleError::DependencyFailed { component, dependency, .. }
+                if component == "second" && dependency == "shared"),
+            "{error:?}"
+        );
+        assert!(!j.has("first init begin") && !j.has("second init begin"), "{:?}", j.entries());
+    }
+}
