@@ -299,9 +299,7 @@ impl<T> Group<T> {
         };
         drop(replaced);
         let (added, _) = self.slots.grow_into(slots);
-        for index in added.rev() {
-            free_slot(&mut self.slots, &mut self.free, index);
-        }
+        added.rev().for_each(|index| self.give_back(index));
     }
 
     /// How the task at `place` reports.
