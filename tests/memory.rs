@@ -121,12 +121,13 @@ fn a_large_group_makes_no_large_allocation() {
     common::bounded(large_group);
 }
 
-/// A group of 10,240 tasks, all ended and none joined: its slots, records and outcomes are in
-/// chunks and blocks of a few kilobytes (one large allocation, freed as a group was dropped, made
-/// glibc trim its heap and the next group fault its memory in anew), and about 100 bytes a task.
+/// A group of 10,240 tasks, all ended and none joined: no allocation is large in glibc's sense
+/// (1,024 bytes or more with its header: the first after a small block was freed merges all
+/// the small free blocks, and a group of 10,000 tasks on smol cost 120 instructions a task more
+/// for it), and the group keeps about 100 bytes a task.
 fn large_group() {
-    const WAVES: usize = 40;
-    const WAVE: usize = 256; // the executor's queue stays as short
+    const WAVES: usize = 320;
+    const WAVE: usize = 32; // the executor's queue stays as short, and small
     COUNTED.with(|counted| counted.set(true));
     let (rt, held) = common::holding(ManualClock::new());
     let mut group = TaskGroup::new(&rt);
@@ -150,6 +151,6 @@ fn large_group() {
         joined += 1;
     }
     assert_eq!(joined, WAVES * WAVE);
-    assert!(largest <= 16 * 1024, "an allocation of {largest} bytes");
+    assert!(largest <= 1000, "an allocation of {largest} bytes");
     assert!(per_task <= 150, "{per_task} bytes a task");
 }

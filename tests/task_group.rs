@@ -542,11 +542,11 @@ fn the_output_of_a_task_that_ends_after_its_group_is_dropped_at_once() {
 }
 
 each_runtime! {
-    /// A group past a few hundred tasks keeps its slots in several chunks and its outcomes in
-    /// several blocks: every outcome still comes out once, in the order the tasks ended, the
-    /// blocks are reused, and `detach_all` drops the outcomes of every block.
+    /// A group past a few hundred tasks keeps its slots in several leaves and branches and its
+    /// outcomes in several blocks: every outcome still comes out once, in the order the tasks
+    /// ended, the blocks are reused, and `detach_all` drops the outcomes of every block.
     async fn outcomes_cross_the_chunks_and_blocks_of_a_large_group(rt, _clock) {
-        // Past two chunks of slots and two blocks of outcomes (256 each).
+        // Past a branch of slots (512) and many blocks of outcomes (41 each, and fewer at first).
         let n = if cfg!(miri) { 40 } else { 600 };
         let mut group = TaskGroup::new(&rt);
         let mut releases = Vec::new();

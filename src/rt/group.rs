@@ -14,12 +14,15 @@
 //! record counts the tasks of its slot that ended, so a stale [`AbortHandle`] finds a count
 //! past its own, and does nothing.
 //!
-//! No allocation of a group grows past a few kilobytes, however many tasks it has: the slots
-//! and records come in chunks of [`CHUNK`], the outcomes in blocks of at most
-//! [`BLOCK`], reused, and the free slots are a list through the slots. One large allocation,
-//! freed as the group is dropped, made glibc give the heap's top back to the system (`brk`), and
-//! the next group fault its memory in anew: 275 page faults for 10,000 tasks on smol, against 7
-//! for smol's tasks in a `FuturesUnordered`, made of small allocations only.
+//! No allocation of a group is large, however many tasks it has (up to 16,384 of them; past
+//! them, one in a few thousand tasks, a vector of pointers doubles): the slots and records are
+//! in [`Table`]s of small leaves, the outcomes in a chain of small blocks, reused, and the free
+//! slots are a list through the slots. "Large" is glibc's word: a request of 1,024 bytes or more
+//! with its header ([`SMALL`] says why). Before, one allocation of the whole group, freed as the
+//! group was dropped, made glibc give the heap's top back to the system (`brk`), and the next
+//! group fault its memory in anew: 275 page faults for 10,000 tasks on smol, against 7 for
+//! smol's tasks in a `FuturesUnordered`. Then chunks of 12 KiB cost the merge that [`SMALL`]
+//! tells of: 120 instructions a task on smol.
 
 use std::collections::VecDeque;
 use std::task::Waker;
@@ -42,11 +45,12 @@ pub(crate) struct Members<T> {
 struct Padded<T>(T);
 
 struct State<T> {
-    records: Chunked<Record>,
-    /// The outcomes of the tasks that ended, oldest first, for the group to take.
-    finished: VecDeque<Block<T>>,
+    records: Table<Record>,
+    /// The outcomes of the tasks that ended, for the group to take: newest block first, and
+    /// oldest outcome first in each block.
+    finished: Chain<T>,
     /// Empty blocks, for `finished` to grow into.
-    spare: Vec<Block<T>>,
+    spare: Chain<T>,
     /// The slots of detached tasks that ended, for the group to reuse.
     freed: Vec<usize>,
     /// The waker of the group's `join_next`, woken when a task ends.
@@ -66,31 +70,112 @@ struct Record {
     waker: Option<Waker>,
 }
 
-/// Outcomes, oldest first: at most [`BLOCK`] of them.
-type Block<T> = VecDeque<Ended<T>>;
+/// Outcomes, oldest first, as many as fit in [`SMALL`] bytes (41 for a `TaskGroup<u64>`), in a
+/// chain of blocks.
+struct Block<T> {
+    outcomes: VecDeque<Ended<T>>,
+    next: Option<Box<Block<T>>>,
+}
 
-/// The outcomes a block holds: 6 KiB of them for a `TaskGroup<u64>`.
-const BLOCK: usize = 256;
+/// How many outcomes a block holds.
+fn block_len<T>() -> usize {
+    (SMALL / size_of::<Ended<T>>()).max(1)
+}
+
+impl<T> Block<T> {
+    fn new(capacity: usize) -> Box<Self> {
+        Box::new(Self {
+            outcomes: VecDeque::with_capacity(capacity),
+            next: None,
+        })
+    }
+}
+
+/// Blocks linked through their `next`: the last pushed comes first. (Not a queue of blocks: at
+/// 32 bytes a block, the queue's buffer is large past 31 blocks, 1,271 outcomes of a
+/// `TaskGroup<u64>`.)
+struct Chain<T> {
+    first: Option<Box<Block<T>>>,
+}
+
+impl<T> Default for Chain<T> {
+    fn default() -> Self {
+        Self { first: None }
+    }
+}
+
+impl<T> Chain<T> {
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, mut block: Box<Block<T>>) {
+        block.next = self.first.take();
+        self.first = Some(block);
+    }
+
+    fn pop(&mut self) -> Option<Box<Block<T>>> {
+        let mut block = self.first.take()?;
+        self.first = block.next.take();
+        Some(block)
+    }
+
+    /// Moves the blocks of `other` into this chain, in no particular order.
+    fn append(&mut self, other: &mut Self) {
+        if self.is_empty() {
+            std::mem::swap(self, other);
+        }
+        while let Some(block) = other.pop() {
+            self.push(block);
+        }
+    }
+
+    /// The same blocks, the other way round.
+    fn reversed(mut self) -> Self {
+        let mut reversed = Self::default();
+        while let Some(block) = self.pop() {
+            reversed.push(block);
+        }
+        reversed
+    }
+}
+
+impl<T> Drop for Chain<T> {
+    fn drop(&mut self) {
+        // One block at a time: dropping the first would drop the rest recursively.
+        while self.pop().is_some() {}
+    }
+}
 
 impl<T> State<T> {
-    /// Queues the outcome of a task that ended, in the newest block while it has room.
+    /// Queues the outcome of a task that ended, in the newest block while it has room (it
+    /// never grows, so that an ending task allocates nothing while there are spare blocks).
     fn push_finished(&mut self, ended: Ended<T>) {
-        match self.finished.back_mut() {
-            Some(block) if block.len() < BLOCK => block.push_back(ended),
+        match &mut self.finished.first {
+            Some(block) if block.outcomes.len() < block.outcomes.capacity() => {
+                block.outcomes.push_back(ended);
+            }
             _ => {
-                let mut block = self.spare.pop().unwrap_or_default();
-                block.push_back(ended);
-                self.finished.push_back(block);
+                let mut block = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Block::new(block_len::<T>()));
+                block.outcomes.push_back(ended);
+                self.finished.push(block);
             }
         }
     }
 
     /// Takes the queued outcome of slot `index`, if there is one.
     fn remove_finished(&mut self, index: usize) -> Option<Ended<T>> {
-        self.finished.iter_mut().find_map(|block| {
-            let at = block.iter().position(|ended| ended.index == index)?;
-            block.remove(at)
-        })
+        let mut block = self.finished.first.as_deref_mut();
+        while let Some(this) = block {
+            if let Some(at) = this.outcomes.iter().position(|ended| ended.index == index) {
+                return this.outcomes.remove(at);
+            }
+            block = this.next.as_deref_mut();
+        }
+        None
     }
 }
 
@@ -147,15 +232,15 @@ pub(crate) struct Group<T> {
     members: Arc<Members<T>>,
     /// How many tasks each slot started, whether its task is in the group (spawned, and
     /// neither taken nor detached), and the executor's handle on it.
-    slots: Chunked<Slot>,
+    slots: Table<Slot>,
     /// The first of the slots the group can use now, which list the others ([`Now::Free`]).
     free: Option<usize>,
     /// Outcomes taken from the shared queue, oldest first.
-    ready: VecDeque<Block<T>>,
+    ready: Chain<T>,
     /// Blocks the group emptied, which go back to the shared state as it next takes the lock.
-    emptied: Vec<Block<T>>,
-    /// The blocks the group allocated.
-    blocks: usize,
+    emptied: Chain<T>,
+    /// How many outcomes the blocks it allocated hold.
+    block_room: usize,
     len: usize,
 }
 
@@ -200,7 +285,7 @@ impl Slot {
 
 /// Puts slot `index` first in the list of free slots that starts at `free`.
 #[inline]
-fn free_slot(slots: &mut Chunked<Slot>, free: &mut Option<usize>, index: usize) {
+fn free_slot(slots: &mut Table<Slot>, free: &mut Option<usize>, index: usize) {
     slots[index].now = Now::Free(free.replace(index));
 }
 
@@ -217,19 +302,19 @@ impl<T> Group<T> {
             members: Arc::new(Members {
                 any_aborted: Padded(AtomicBool::new(false)),
                 state: Mutex::new(State {
-                    records: Chunked::new(),
-                    finished: VecDeque::new(),
-                    spare: Vec::new(),
+                    records: Table::new(),
+                    finished: Chain::default(),
+                    spare: Chain::default(),
                     freed: Vec::new(),
                     waiter: None,
                     closed: false,
                 }),
             }),
-            slots: Chunked::new(),
+            slots: Table::new(),
             free: None,
-            ready: VecDeque::new(),
-            emptied: Vec::new(),
-            blocks: 0,
+            ready: Chain::default(),
+            emptied: Chain::default(),
+            block_room: 0,
             len: 0,
         }
     }
@@ -273,7 +358,7 @@ impl<T> Group<T> {
         free_slot(&mut self.slots, &mut self.free, index);
     }
 
-    /// Adds slots, as many as it has (up to a chunk), and the blocks their outcomes fill. The
+    /// Adds slots, as many as it has (from 8 up to 256), and the blocks their outcomes fill. The
     /// memory is allocated before the lock is taken, and what it replaces freed after: an ending
     /// task takes the lock, and it waited for those allocations (glibc's, under its arena lock),
     /// so long that on smol, 10,000 trivial tasks in a group ran one by one after the spawns
@@ -285,16 +370,17 @@ impl<T> Group<T> {
         let records = self.slots.room();
         let slots = self.slots.room();
         let after = self.slots.len + self.slots.added();
-        // A partly full block goes to the group as it takes the queue: one more.
-        let wanted = (after.div_ceil(BLOCK) + 1).saturating_sub(self.blocks);
-        let capacity = after.min(BLOCK);
-        let blocks: Vec<Block<T>> = std::iter::repeat_with(|| VecDeque::with_capacity(capacity))
-            .take(wanted)
-            .collect();
-        self.blocks += wanted;
+        // Room for an outcome of each slot, and a block more: a partly full block goes to the
+        // group as it takes the queue.
+        let each = after.min(block_len::<T>());
+        let mut blocks = Chain::default();
+        while self.block_room < after + each {
+            blocks.push(Block::new(each));
+            self.block_room += each;
+        }
         let replaced = {
             let mut state = self.members.lock();
-            state.spare.extend(blocks);
+            state.spare.append(&mut blocks);
             state.records.grow_into(records)
         };
         drop(replaced);
@@ -344,25 +430,32 @@ impl<T> Group<T> {
     /// when a task ends.
     pub(crate) fn take(&mut self, waker: Option<&Waker>) -> Option<Joined<T>> {
         let Ended { index, output } = loop {
-            if let Some(block) = self.ready.front_mut() {
-                match block.pop_front() {
+            if let Some(block) = &mut self.ready.first {
+                match block.outcomes.pop_front() {
                     Some(ended) => break ended,
-                    None => self.emptied.extend(self.ready.pop_front()),
+                    None => {
+                        let emptied = self.ready.pop().expect("the block just read");
+                        self.emptied.push(emptied);
+                    }
                 }
                 continue;
             }
-            let mut state = self.members.lock();
-            state.spare.append(&mut self.emptied);
-            if state.finished.is_empty() {
-                if let Some(waker) = waker {
-                    match &mut state.waiter {
-                        Some(waiter) => waiter.clone_from(waker),
-                        waiter => *waiter = Some(waker.clone()),
+            let finished = {
+                let mut state = self.members.lock();
+                state.spare.append(&mut self.emptied);
+                if state.finished.is_empty() {
+                    if let Some(waker) = waker {
+                        match &mut state.waiter {
+                            Some(waiter) => waiter.clone_from(waker),
+                            waiter => *waiter = Some(waker.clone()),
+                        }
                     }
+                    return None;
                 }
-                return None;
-            }
-            std::mem::swap(&mut state.finished, &mut self.ready);
+                std::mem::take(&mut state.finished)
+            };
+            // Oldest block first, after the lock.
+            self.ready = finished.reversed();
         };
         let slot = &self.slots[index];
         let id = slot.id.expect("a slot that was used has an id");
@@ -392,7 +485,7 @@ impl<T> Group<T> {
             if close {
                 std::mem::take(&mut state.finished)
             } else {
-                VecDeque::new()
+                Chain::default()
             }
         };
         wakers.into_iter().for_each(Waker::wake);
@@ -419,11 +512,13 @@ impl<T> Group<T> {
             std::mem::take(&mut state.finished)
         };
         // The outcomes are dropped without the lock, and their blocks kept.
-        for mut block in dropped.into_iter().chain(std::mem::take(&mut self.ready)) {
-            for ended in block.drain(..) {
-                self.give_back(ended.index);
+        for mut chain in [dropped, std::mem::take(&mut self.ready)] {
+            while let Some(mut block) = chain.pop() {
+                for ended in block.outcomes.drain(..) {
+                    self.give_back(ended.index);
+                }
+                self.emptied.push(block);
             }
-            self.emptied.push(block);
         }
         self.len = 0;
     }
@@ -518,108 +613,242 @@ impl<T: Send> Slots for Arc<Members<T>> {
     }
 }
 
-/// A vector in chunks of [`CHUNK`] elements, so that growing it copies nothing and no one
-/// allocation is large: the first chunk doubles from 8 elements until it is full (copying a few
-/// kilobytes at most), and then each growth adds a chunk.
-struct Chunked<T> {
-    chunks: Vec<Vec<T>>,
+/// The largest allocation a group makes (up to [`Table`]'s first large growth): below glibc's
+/// large requests, of 1,024 bytes with its header. glibc's first large request after a small
+/// block was freed merges every small free block it holds (`malloc_consolidate`), and the next
+/// task allocations are then cut from the merged blocks rather than taken from its lists of
+/// blocks of their size. A group of 10,000 trivial tasks on smol made that request once, and
+/// cost 2,084 instructions a task (callgrind), against 1,964 with no large request.
+const SMALL: usize = 1000;
+
+/// A vector that never makes a large allocation: up to [`LEAF`] elements in a leaf, up to
+/// [`BRANCH`] leaves in a branch, and the branches in a vector that stays small up to 16,384
+/// elements (and grows by doubling after). It grows as a vector does, by as many elements as it
+/// has (from 8 up to [`MOST_ADDED`]), and copies nothing but the first leaf, which doubles from 8
+/// elements.
+struct Table<T> {
+    branches: Vec<Vec<Vec<T>>>,
     len: usize,
 }
 
-const FIRST_CHUNK: usize = 8;
+const LEAF_BITS: u32 = 4;
+/// The elements of a leaf: 768 bytes of slots, 512 of records.
+const LEAF: usize = 1 << LEAF_BITS;
+const BRANCH_BITS: u32 = 5;
+/// The leaves of a branch: 768 bytes.
+const BRANCH: usize = 1 << BRANCH_BITS;
+const FIRST_LEAF: usize = LEAF / 2;
+/// The most elements a growth adds: half a branch, so that no growth spans two branches.
+const MOST_ADDED: usize = LEAF * BRANCH / 2;
 
-/// The elements of a chunk: 12 KiB of slots, 8 KiB of records.
-const CHUNK: usize = 256;
+const _: () = assert!(LEAF * size_of::<Slot>() <= SMALL);
+const _: () = assert!(LEAF * size_of::<Record>() <= SMALL);
+const _: () = assert!(BRANCH * size_of::<Vec<Slot>>() <= SMALL);
 
-impl<T: Default> Chunked<T> {
+/// The memory of a growth of a [`Table`], made before it: the leaves it adds (or the first leaf,
+/// doubled), and a larger vector for the branch or the branches it fills.
+struct Room<T> {
+    leaves: Vec<Vec<T>>,
+    branch: Option<Vec<Vec<T>>>,
+    branches: Option<Vec<Vec<Vec<T>>>>,
+}
+
+/// What a growth of a [`Table`] replaced, to drop later.
+type Replaced<T> = (Vec<T>, Vec<Vec<T>>, Vec<Vec<Vec<T>>>);
+
+/// A vector for `wanted` elements if `vec` has no room for them: as many as `vec` has, twice, from
+/// 4 up to `most`, or `wanted` if that is more.
+fn larger<V, W>(vec: &Vec<V>, wanted: usize, most: usize) -> Option<Vec<W>> {
+    (wanted > vec.capacity())
+        .then(|| Vec::with_capacity((2 * vec.len()).clamp(4, most).max(wanted)))
+}
+
+impl<T: Default> Table<T> {
     fn new() -> Self {
         Self {
-            chunks: Vec::new(),
+            branches: Vec::new(),
             len: 0,
         }
     }
 
-    /// Adds default elements, as many as it has, from 8 up to a chunk; gives their indices.
+    /// Grows as [`added`](Self::added) says; gives the indices of the new elements.
     #[cfg(test)]
     fn grow(&mut self) -> std::ops::Range<usize> {
         let room = self.room();
         self.grow_into(room).0
     }
 
-    /// How many elements the next growth adds: as many as it has, from 8 up to a chunk.
+    /// How many elements the next growth adds: as many as it has, from 8 up to [`MOST_ADDED`].
     fn added(&self) -> usize {
-        self.len.clamp(FIRST_CHUNK, CHUNK)
+        self.len.clamp(FIRST_LEAF, MOST_ADDED)
     }
 
-    /// The memory of the next growth of a vector shaped as this one (of any element type), to
-    /// make before it: room for the chunk it adds, or for the last chunk grown.
-    fn room<U>(&self) -> Vec<U> {
+    /// The memory of the next growth of a table shaped as this one (of any element type), to
+    /// make before it.
+    fn room<U>(&self) -> Room<U> {
+        if self.len == FIRST_LEAF {
+            // The first leaf doubles.
+            return Room {
+                leaves: vec![Vec::with_capacity(LEAF)],
+                branch: None,
+                branches: None,
+            };
+        }
         let added = self.added();
-        match self.chunks.last() {
-            Some(last) if last.len() < CHUNK => Vec::with_capacity(last.len() + added),
-            _ => Vec::with_capacity(added),
+        let leaves = std::iter::repeat_with(|| Vec::with_capacity(LEAF.min(added)))
+            .take(added.div_ceil(LEAF))
+            .collect::<Vec<_>>();
+        let (branch, branches) = match self.branches.last() {
+            Some(last) if self.len % (LEAF * BRANCH) != 0 => {
+                (larger(last, last.len() + leaves.len(), BRANCH), None)
+            }
+            _ => (
+                // Room for all its leaves, but for the first branch, which grows.
+                Some(Vec::with_capacity((2 * leaves.len()).clamp(4, BRANCH))),
+                larger(&self.branches, self.branches.len() + 1, usize::MAX),
+            ),
+        };
+        Room {
+            leaves,
+            branch,
+            branches,
         }
     }
 
-    /// Adds default elements, as many as it has, from 8 up to a chunk, in `room` (from
-    /// [`room`](Self::room)); gives their indices, and the chunk it replaced, to drop later.
-    fn grow_into(&mut self, mut room: Vec<T>) -> (std::ops::Range<usize>, Vec<T>) {
+    /// Grows as [`added`](Self::added) says, in `room` (from [`room`](Self::room), of a table of
+    /// this shape: without it, the growth allocates); gives the indices of the new elements, and
+    /// what it replaced, to drop later.
+    fn grow_into(&mut self, room: Room<T>) -> (std::ops::Range<usize>, Replaced<T>) {
         let added = self.added();
-        let replaced = match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => {
-                room.append(last);
-                room.resize_with(room.len() + added, T::default);
-                std::mem::replace(last, room)
+        let Room {
+            leaves,
+            branch,
+            branches,
+        } = room;
+        let mut replaced: Replaced<T> = Default::default();
+        if self.len == FIRST_LEAF {
+            let first = &mut self.branches[0][0];
+            let mut doubled = leaves.into_iter().next().unwrap_or_default();
+            doubled.append(first);
+            doubled.resize_with(LEAF, T::default);
+            replaced.0 = std::mem::replace(first, doubled);
+        } else {
+            if self.len % (LEAF * BRANCH) == 0 {
+                if let Some(mut larger) = branches {
+                    larger.append(&mut self.branches);
+                    replaced.2 = std::mem::replace(&mut self.branches, larger);
+                }
+                self.branches.push(branch.unwrap_or_default());
+            } else if let Some(mut larger) = branch {
+                let last = self.branches.last_mut().expect("a branch with room");
+                larger.append(last);
+                replaced.1 = std::mem::replace(last, larger);
             }
-            _ => {
-                room.resize_with(added, T::default);
-                self.chunks.push(room);
-                Vec::new()
+            let last = self.branches.last_mut().expect("a branch was just made");
+            let mut leaves = leaves.into_iter();
+            let mut left = added;
+            while left > 0 {
+                let mut leaf = leaves.next().unwrap_or_default();
+                leaf.resize_with(left.min(LEAF), T::default);
+                left -= leaf.len();
+                last.push(leaf);
             }
-        };
-        debug_assert!(self.chunks.iter().all(|chunk| chunk.len() <= CHUNK));
+        }
+        debug_assert!(self.branches.iter().all(|branch| branch.len() <= BRANCH));
         self.len += added;
         (self.len - added..self.len, replaced)
     }
 
     fn get(&self, index: usize) -> Option<&T> {
-        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
+        self.branches
+            .get(index >> (LEAF_BITS + BRANCH_BITS))?
+            .get((index >> LEAF_BITS) % BRANCH)?
+            .get(index % LEAF)
     }
 
     fn get_mut(&mut self, index: usize) -> Option<&mut T> {
-        self.chunks.get_mut(index / CHUNK)?.get_mut(index % CHUNK)
+        self.branches
+            .get_mut(index >> (LEAF_BITS + BRANCH_BITS))?
+            .get_mut((index >> LEAF_BITS) % BRANCH)?
+            .get_mut(index % LEAF)
     }
 
     fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flat_map(|chunk| chunk.iter())
+        self.branches.iter().flatten().flatten()
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.chunks.iter_mut().flat_map(|chunk| chunk.iter_mut())
+        self.branches.iter_mut().flatten().flatten()
     }
 }
 
-impl<T: Default> std::ops::Index<usize> for Chunked<T> {
+impl<T: Default> std::ops::Index<usize> for Table<T> {
     type Output = T;
 
     fn index(&self, index: usize) -> &T {
-        self.get(index).expect("an index the vector has")
+        self.get(index).expect("an index the table has")
     }
 }
 
-impl<T: Default> std::ops::IndexMut<usize> for Chunked<T> {
+impl<T: Default> std::ops::IndexMut<usize> for Table<T> {
     fn index_mut(&mut self, index: usize) -> &mut T {
-        self.get_mut(index).expect("an index the vector has")
+        self.get_mut(index).expect("an index the table has")
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Chunked;
+    use super::{Block, Chain, Ended, Table};
+    use crate::rt::JoinError;
+
+    fn block(index: usize) -> Box<Block<u64>> {
+        let mut block = Block::new(1);
+        block.outcomes.push_back(Ended {
+            index,
+            output: Err(JoinError::Cancelled),
+        });
+        block
+    }
+
+    fn indices(mut chain: Chain<u64>) -> Vec<usize> {
+        std::iter::from_fn(|| chain.pop())
+            .map(|block| block.outcomes[0].index)
+            .collect()
+    }
 
     #[test]
-    fn a_chunked_vector_keeps_every_index_apart_as_it_grows() {
-        let mut numbers = Chunked::<usize>::new();
+    fn a_chain_gives_its_blocks_back_last_first_or_reversed() {
+        let mut chain = Chain::default();
+        (0..3).for_each(|i| chain.push(block(i)));
+        let mut other = Chain::default();
+        (3..5).for_each(|i| other.push(block(i)));
+        let mut empty = Chain::default();
+        empty.append(&mut other);
+        assert!(other.is_empty());
+        chain.append(&mut empty);
+        assert!(empty.is_empty());
+        let mut all = indices(chain);
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2, 3, 4]);
+        let mut chain = Chain::default();
+        (0..3).for_each(|i| chain.push(block(i)));
+        assert_eq!(indices(chain), [2, 1, 0]);
+        let mut chain = Chain::default();
+        (0..3).for_each(|i| chain.push(block(i)));
+        assert_eq!(indices(chain.reversed()), [0, 1, 2]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // a million blocks
+    fn a_long_chain_is_dropped_without_a_deep_recursion() {
+        let mut chain = Chain::default();
+        (0..1_000_000).for_each(|i| chain.push(block(i)));
+        drop(chain);
+    }
+
+    #[test]
+    fn a_table_keeps_every_index_apart_as_it_grows() {
+        let mut numbers = Table::<usize>::new();
         let mut added = Vec::new();
         for _ in 0..10 {
             let range = numbers.grow();
@@ -628,7 +857,7 @@ mod tests {
                 numbers[i] = i;
             }
         }
-        // Doubling up to a chunk, then a chunk each.
+        // Doubling up to half a branch, then half a branch each.
         assert_eq!(added, [8, 8, 16, 32, 64, 128, 256, 256, 256, 256]);
         assert!((0..1280).all(|i| numbers[i] == i));
         assert_eq!(
@@ -636,5 +865,15 @@ mod tests {
             (0..1280).collect::<Vec<_>>()
         );
         assert!(numbers.get_mut(1280).is_none());
+        // Three branches, of 32, 32 and 16 leaves of 16.
+        let leaves = numbers.branches.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(leaves, [32, 32, 16]);
+        assert!(
+            numbers
+                .branches
+                .iter()
+                .flatten()
+                .all(|leaf| leaf.len() == 16)
+        );
     }
 }
