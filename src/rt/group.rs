@@ -838,6 +838,52 @@ mod tests {
         assert_eq!(indices(chain.reversed()), [0, 1, 2]);
     }
 
+    /// Every vector of `table`, as its buffer and capacity (those with a buffer).
+    fn buffers(table: &Table<usize>) -> Vec<(*const usize, usize)> {
+        let mut all = vec![(table.branches.as_ptr().cast(), table.branches.capacity())];
+        for branch in &table.branches {
+            all.push((branch.as_ptr().cast(), branch.capacity()));
+            all.extend(branch.iter().map(|leaf| (leaf.as_ptr(), leaf.capacity())));
+        }
+        all.retain(|&(_, capacity)| capacity > 0);
+        all
+    }
+
+    #[test]
+    fn a_table_grows_into_its_room_and_allocates_nothing_itself() {
+        // Past 16,384 elements, where the vector of branches doubles to 64.
+        let mut table = Table::<usize>::new();
+        while table.len < 20_000 {
+            let room = table.room();
+            let mut known = buffers(&table);
+            known.extend(
+                room.leaves
+                    .iter()
+                    .map(|leaf| (leaf.as_ptr(), leaf.capacity())),
+            );
+            known.extend(
+                room.branch
+                    .iter()
+                    .map(|b| (b.as_ptr().cast(), b.capacity())),
+            );
+            known.extend(
+                room.branches
+                    .iter()
+                    .map(|b| (b.as_ptr().cast(), b.capacity())),
+            );
+            let (_, replaced) = table.grow_into(room);
+            for buffer in buffers(&table) {
+                assert!(
+                    known.contains(&buffer),
+                    "a vector of {} elements, at {} elements, not made ahead",
+                    buffer.1,
+                    table.len
+                );
+            }
+            drop(replaced);
+        }
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)] // a million blocks
     fn a_long_chain_is_dropped_without_a_deep_recursion() {
