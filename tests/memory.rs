@@ -137,12 +137,12 @@ fn large_group() {
     COUNTED.with(|counted| counted.set(true));
     let (rt, held) = common::holding(ManualClock::new());
     let mut group = TaskGroup::new(&rt);
+    // `block_on`'s first call makes its thread's waker.
+    futures::executor::block_on(async {});
     let before = net();
     LARGEST.with(|largest| largest.set(0));
     let allocations = ALLOCATIONS.with(Cell::get);
     let mut peak = 0;
-    // `block_on`'s first call makes its thread's waker.
-    futures::executor::block_on(async {});
     let mut while_ending = 0;
     for _ in 0..WAVES {
         for i in 0..WAVE {

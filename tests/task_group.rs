@@ -545,7 +545,7 @@ each_runtime! {
     /// A group past a few hundred tasks keeps its slots in several leaves and branches and its
     /// outcomes in several blocks: every outcome still comes out once, in the order the tasks
     /// ended, the blocks are reused, and `detach_all` drops the outcomes of every block.
-    async fn outcomes_cross_the_chunks_and_blocks_of_a_large_group(rt, _clock) {
+    async fn outcomes_cross_the_leaves_and_blocks_of_a_large_group(rt, _clock) {
         // Past a branch of slots (512) and many blocks of outcomes (41 each, and fewer at first).
         let n = if cfg!(miri) { 40 } else { 600 };
         let mut group = TaskGroup::new(&rt);
