@@ -14,8 +14,8 @@
 //! record counts the tasks of its slot that ended, so a stale [`AbortHandle`] finds a count
 //! past its own, and does nothing.
 //!
-//! No allocation of a group is large, however many tasks it has (up to 16,384 of them; past
-//! them, one in a few thousand tasks, a vector of pointers doubles): the slots and records are
+//! No allocation of a group is large, up to 16,384 tasks (past them, the vector of a
+//! [`Table`]'s branches doubles, at 16,384 tasks, 32,768, and so on): the slots and records are
 //! in [`Table`]s of small leaves, the outcomes in a chain of small blocks, reused, and the free
 //! slots are a list through the slots. "Large" is glibc's word: a request of 1,024 bytes or more
 //! with its header ([`SMALL`] says why). Before, one allocation of the whole group, freed as the
